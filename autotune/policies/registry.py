@@ -1,0 +1,73 @@
+"""Turn a policy name (or file) from the command line into a :class:`Policy`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from autotune.errors import InputError
+from autotune.paths import POLICIES
+from autotune.policies.hpa import HPAPolicy
+from autotune.policies.ray_default import RayDefaultPolicy
+from autotune.policies.static import StaticPolicy
+from autotune.policies.types import Policy
+from autotune.scenario import RayAutoscalerSpec, Scenario
+
+BUILTIN = ("static", "ray-default", "ray-tuned", "hpa")
+
+
+def _static(spec: str, scenario: Scenario) -> StaticPolicy:
+    """``static`` (the scenario's initial fleet), ``static:N`` (N in every pool) or ``static:a=N,b=M``."""
+    replicas = {p.name: p.initial for p in scenario.pools}
+    _, _, arg = spec.partition(":")
+    if arg:
+        for part in arg.split(","):
+            name, eq, value = part.rpartition("=")
+            targets = [name] if eq else list(replicas)
+            try:
+                n = int(value)
+            except ValueError:
+                raise InputError("command line", "--policy", f"bad static fleet {spec!r}") from None
+            for t in targets:
+                if t not in replicas:
+                    raise InputError("command line", "--policy", f"no pool {t!r} in scenario {scenario.name}")
+                replicas[t] = n
+    return StaticPolicy(replicas, {p.name: p.batch_size for p in scenario.pools}, name=spec)
+
+
+def ray_tuned_path(scenario: Scenario) -> Path:
+    return POLICIES / f"{scenario.name}-ray-tuned.json"
+
+
+def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
+    path = ray_tuned_path(scenario)
+    if not path.exists():
+        raise InputError(path, None, f"no tuned Ray config for scenario {scenario.name}; run `autotune tune` first")
+    try:
+        cfg = RayAutoscalerSpec(**json.loads(path.read_text())["ray_autoscaler"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise InputError(path, "ray_autoscaler", f"unreadable ({e})") from None
+    except ValidationError as e:
+        raise InputError(path, "ray_autoscaler", str(e.errors()[0]["msg"])) from None
+    return RayDefaultPolicy(tuple(scenario.pools), cfg, name="ray-tuned")
+
+
+def make_policy(spec: str, scenario: Scenario) -> Policy:
+    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, or a trained ``.zip``."""
+    if spec == "static" or spec.startswith("static:"):
+        return _static(spec, scenario)
+    if spec == "ray-default":
+        return RayDefaultPolicy(tuple(scenario.pools), scenario.ray_autoscaler)
+    if spec == "ray-tuned":
+        return _ray_tuned(scenario)
+    if spec == "hpa":
+        return HPAPolicy(tuple(scenario.pools), scenario.ray_autoscaler.target_ongoing_requests)
+    if spec.endswith(".zip"):
+        from autotune.rl.policy import load_policy  # torch only when a trained policy is asked for
+
+        return load_policy(spec, scenario)
+    if spec == "oracle":
+        raise InputError("command line", "--policy", "oracle is always reported as a bound; no need to ask for it")
+    raise InputError("command line", "--policy", f"unknown policy {spec!r} (known: {', '.join(BUILTIN)}, or a .zip)")

@@ -1,0 +1,369 @@
+"""The event loop: per-request routing, batching and replica lifecycle, compiled by numba.
+
+This is the engine's hot path and holds no policy and no cost logic. All state
+lives in arrays owned by one :class:`~autotune.sim.cluster.ClusterSim`
+instance (no globals, RNG state included), so thousands of simulators can run
+in one process and the same seed gives the same result.
+
+What it models, following Ray Serve 2.60:
+- the router picks a replica by power of two choices on ongoing requests and
+  never exceeds ``max_ongoing_requests``; when every replica is full, requests
+  wait in a FIFO router queue (optionally capped: ``max_queued_requests``);
+- each replica batches like ``@serve.batch`` with one batch in flight: when it
+  is free it takes the first waiting request, then starts the batch as soon as
+  ``max_batch_size`` requests wait or ``batch_wait_timeout_s`` has passed since
+  it took the first one;
+- replica lifecycle: pending node -> starting (model load) -> running ->
+  draining (no new requests, finishes what it holds) -> released; a spot
+  replica is drained at its interruption warning and killed (its requests
+  dropped) when the warning runs out.
+
+Because a request that waits in the router queue only ever leaves it in FIFO
+order, and new arrivals join that queue whenever it is non-empty, the queue is
+always the arrival-index range [RQ_HEAD, next arrival) minus dropped requests:
+it needs no buffer of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+INF = np.inf
+
+# Replica states.
+FREE, PENDING, STARTING, RUNNING, DRAINING = 0, 1, 2, 3, 4
+
+# Columns of rf (float64 per replica slot).
+T_LIFE, T_WARN, T_KILL, BUSY_UNTIL, BATCH_DUE, T_NEXT, RELEASED_T, LOAD_S = 0, 1, 2, 3, 4, 5, 6, 7
+NRF = 8
+# Columns of ri (int64 per replica slot).
+STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED = 0, 1, 2, 3, 4, 5, 6
+NRI = 7
+# Columns of pf (float64 per pool).
+FIXED_MS, PER_ITEM_MS, PER_TOKEN_MS, TIMEOUT_S, NOISE_SIGMA, MAX_TOKENS = 0, 1, 2, 3, 4, 5
+NPF = 6
+# Columns of pi (int64 per pool).
+BATCH, MAX_ONGOING, ONGOING = 0, 1, 2
+NPI = 3
+# Columns of acc (float64 per pool, window accumulators reset by the caller).
+ONGOING_INT, LAST_T, BATCHES, BATCH_ITEMS = 0, 1, 2, 3
+NACC = 4
+# Global ints g.
+NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED = 0, 1, 2, 3, 4, 5, 6, 7
+NG = 8
+# Global floats gf.
+GMIN, RQ_INT, RQ_LAST_T = 0, 1, 2
+NGF = 3
+
+# Request status.
+WAITING, DONE, DROPPED = 0, 1, 2
+
+
+@njit(cache=True, inline="always")
+def _rand(rng: np.ndarray) -> np.uint64:
+    # xorshift64*: tiny, fast, and its state is this simulator's own.
+    x = rng[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[0] = x
+    return x * np.uint64(2685821657736338717)
+
+
+@njit(cache=True, inline="always")
+def _uniform(rng: np.ndarray) -> float:
+    return float(_rand(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
+    if sigma <= 0.0:
+        return 1.0
+    u1 = max(_uniform(rng), 1e-300)
+    u2 = _uniform(rng)
+    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    return np.exp(sigma * z - 0.5 * sigma * sigma)
+
+
+@njit(cache=True)
+def _refresh(r, rf, g, gf):
+    """Recompute replica r's next event time and the global minimum."""
+    t = min(rf[r, T_LIFE], rf[r, T_WARN], rf[r, T_KILL], rf[r, BUSY_UNTIL], rf[r, BATCH_DUE])
+    rf[r, T_NEXT] = t
+    if t < gf[GMIN]:
+        gf[GMIN] = t
+        g[GIDX] = r
+    elif g[GIDX] == r and t > gf[GMIN]:
+        best = INF
+        bi = -1
+        for k in range(rf.shape[0]):
+            if rf[k, T_NEXT] < best:
+                best = rf[k, T_NEXT]
+                bi = k
+        gf[GMIN] = best
+        g[GIDX] = bi
+
+
+@njit(cache=True, inline="always")
+def _pool_ongoing_add(p, delta, t, pi, acc):
+    acc[p, ONGOING_INT] += (t - acc[p, LAST_T]) * pi[p, ONGOING]
+    acc[p, LAST_T] = t
+    pi[p, ONGOING] += delta
+
+
+@njit(cache=True, inline="always")
+def _rq_add(delta, t, g, gf):
+    gf[RQ_INT] += (t - gf[RQ_LAST_T]) * g[RQ_LEN]
+    gf[RQ_LAST_T] = t
+    g[RQ_LEN] += delta
+
+
+@njit(cache=True)
+def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
+    p = ri[r, POOL]
+    n = min(ri[r, QLEN], pi[p, BATCH])
+    head = ri[r, QHEAD]
+    cap = qbuf.shape[1]
+    longest = 0.0
+    for k in range(n):
+        i = qbuf[r, (head + k) % cap]
+        bbuf[r, k] = i
+        start_t[i] = t
+        if tokens[i] > longest:
+            longest = tokens[i]
+    ri[r, QHEAD] = (head + n) % cap
+    ri[r, QLEN] -= n
+    ri[r, BN] = n
+    if pf[p, MAX_TOKENS] > 0.0:
+        longest = min(longest, pf[p, MAX_TOKENS])
+    else:
+        longest = 0.0
+    ms = pf[p, FIXED_MS] + n * (pf[p, PER_ITEM_MS] + pf[p, PER_TOKEN_MS] * longest)
+    rf[r, BUSY_UNTIL] = t + ms * 1e-3 * _lognormal_noise(rng, pf[p, NOISE_SIGMA])
+    rf[r, BATCH_DUE] = INF
+    acc[p, BATCHES] += 1.0
+    acc[p, BATCH_ITEMS] += n
+
+
+@njit(cache=True)
+def _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
+    """The @serve.batch rule, for a replica that may be idle with waiting requests."""
+    if rf[r, BUSY_UNTIL] != INF or ri[r, QLEN] == 0:
+        return
+    if rf[r, BATCH_DUE] == INF:
+        rf[r, BATCH_DUE] = t + pf[ri[r, POOL], TIMEOUT_S]
+    if ri[r, QLEN] >= pi[ri[r, POOL], BATCH] or rf[r, BATCH_DUE] <= t:
+        _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+
+
+@njit(cache=True)
+def _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
+    cap = qbuf.shape[1]
+    qbuf[r, (ri[r, QHEAD] + ri[r, QLEN]) % cap] = i
+    ri[r, QLEN] += 1
+    _pool_ongoing_add(ri[r, POOL], 1, t, pi, acc)
+    _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+
+
+@njit(cache=True, inline="always")
+def _ongoing(r, ri):
+    return ri[r, QLEN] + ri[r, BN]
+
+
+@njit(cache=True)
+def _pick_replica(ri, pi, run, g, rng):
+    """Power of two choices on ongoing requests among running replicas with room."""
+    n = g[N_RUN]
+    if n == 0:
+        return -1
+    a = run[_rand(rng) % np.uint64(n)]
+    best = a
+    if n > 1:
+        j = _rand(rng) % np.uint64(n - 1)
+        b = run[j]
+        if b == a:
+            b = run[n - 1]
+        if _ongoing(b, ri) < _ongoing(a, ri):
+            best = b
+    if _ongoing(best, ri) < pi[ri[best, POOL], MAX_ONGOING]:
+        return best
+    # Both samples full: Ray's router resamples; the least loaded with room is
+    # where that ends up.
+    best = -1
+    least = 1 << 62
+    for k in range(n):
+        r = run[k]
+        o = _ongoing(r, ri)
+        if o < pi[ri[r, POOL], MAX_ONGOING] and o < least:
+            least = o
+            best = r
+    return best
+
+
+@njit(cache=True)
+def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng):
+    p = ri[r, POOL]
+    while g[RQ_LEN] > 0 and _ongoing(r, ri) < pi[p, MAX_ONGOING]:
+        i = g[RQ_HEAD]
+        while status[i] == DROPPED:
+            i += 1
+        g[RQ_HEAD] = i + 1
+        _rq_add(-1, t, g, gf)
+        _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+
+
+@njit(cache=True)
+def _remove_running(r, ri, run, g):
+    pos = ri[r, RUN_POS]
+    last = run[g[N_RUN] - 1]
+    run[pos] = last
+    ri[last, RUN_POS] = pos
+    g[N_RUN] -= 1
+    ri[r, RUN_POS] = -1
+
+
+@njit(cache=True)
+def _release(r, t, rf, ri):
+    ri[r, STATE] = FREE
+    rf[r, RELEASED_T] = t
+    rf[r, T_LIFE] = INF
+    rf[r, T_WARN] = INF
+    rf[r, T_KILL] = INF
+    rf[r, BUSY_UNTIL] = INF
+    rf[r, BATCH_DUE] = INF
+
+
+@njit(cache=True)
+def drain_replica(r, t, rf, ri, run, g, gf):
+    """Stop sending to replica r; release it now if it holds nothing."""
+    s = ri[r, STATE]
+    if s == RUNNING:
+        _remove_running(r, ri, run, g)
+    if s == PENDING or s == STARTING or (s == RUNNING and _ongoing(r, ri) == 0):
+        _release(r, t, rf, ri)
+    elif s == RUNNING:
+        ri[r, STATE] = DRAINING
+        rf[r, T_LIFE] = INF
+    _refresh(r, rf, g, gf)
+
+
+@njit(cache=True)
+def _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g):
+    if ri[r, STATE] == RUNNING:
+        _remove_running(r, ri, run, g)
+    cap = qbuf.shape[1]
+    lost = ri[r, BN] + ri[r, QLEN]
+    for k in range(ri[r, BN]):
+        status[bbuf[r, k]] = DROPPED
+    for k in range(ri[r, QLEN]):
+        status[qbuf[r, (ri[r, QHEAD] + k) % cap]] = DROPPED
+    if lost > 0:
+        _pool_ongoing_add(ri[r, POOL], -lost, t, pi, acc)
+    g[DROP_N] += lost
+    ri[r, BN] = 0
+    ri[r, QLEN] = 0
+    ri[r, KILLED] = 1
+    _release(r, t, rf, ri)
+
+
+@njit(cache=True)
+def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
+    if ri[r, STATE] == PENDING:
+        ri[r, STATE] = STARTING
+        rf[r, T_LIFE] = t + rf[r, LOAD_S]
+    elif ri[r, STATE] == STARTING:
+        ri[r, STATE] = RUNNING
+        rf[r, T_LIFE] = INF
+        ri[r, RUN_POS] = g[N_RUN]
+        run[g[N_RUN]] = r
+        g[N_RUN] += 1
+        _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng)
+
+
+@njit(cache=True)
+def start_replica(r, t, pool, node_ready_s, load_s, warn_s, kill_s,
+                  rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
+    """Put a new replica of ``pool`` in slot r; it runs once its node is ready and the model loaded."""
+    ri[r, STATE] = PENDING
+    ri[r, POOL] = pool
+    ri[r, QHEAD] = 0
+    ri[r, QLEN] = 0
+    ri[r, BN] = 0
+    ri[r, RUN_POS] = -1
+    ri[r, KILLED] = 0
+    rf[r, T_LIFE] = node_ready_s
+    rf[r, LOAD_S] = load_s
+    rf[r, T_WARN] = warn_s
+    rf[r, T_KILL] = kill_s
+    rf[r, BUSY_UNTIL] = INF
+    rf[r, BATCH_DUE] = INF
+    rf[r, RELEASED_T] = -1.0
+    while ri[r, STATE] != RUNNING and rf[r, T_LIFE] <= t:
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng)
+    _refresh(r, rf, g, gf)
+
+
+@njit(cache=True)
+def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, status, done_idx,
+                   acc, run, g, gf, rng):
+    if rf[r, T_KILL] <= t:
+        _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g)
+    elif rf[r, BUSY_UNTIL] <= t:
+        n = ri[r, BN]
+        for k in range(n):
+            i = bbuf[r, k]
+            finish_t[i] = t
+            status[i] = DONE
+            done_idx[g[DONE_N]] = i
+            g[DONE_N] += 1
+        ri[r, BN] = 0
+        rf[r, BUSY_UNTIL] = INF
+        _pool_ongoing_add(ri[r, POOL], -n, t, pi, acc)
+        if ri[r, STATE] == RUNNING:
+            _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng)
+        _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+        if ri[r, STATE] == DRAINING and _ongoing(r, ri) == 0:
+            _release(r, t, rf, ri)
+    elif rf[r, T_LIFE] <= t:
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng)
+    elif rf[r, T_WARN] <= t:
+        rf[r, T_WARN] = INF
+        drain_replica(r, t, rf, ri, run, g, gf)
+    elif rf[r, BATCH_DUE] <= t:
+        _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+    _refresh(r, rf, g, gf)
+
+
+@njit(cache=True)
+def run_until(t_end, arr_t, tokens, start_t, finish_t, status, done_idx,
+              rf, ri, pf, pi, qbuf, bbuf, acc, run, g, gf, rng):
+    """Process every event up to and including time ``t_end``."""
+    n_arr = arr_t.shape[0]
+    while True:
+        ia = g[NEXT_ARR]
+        ta = arr_t[ia] if ia < n_arr else INF
+        tr = gf[GMIN]
+        if tr <= ta:
+            if tr > t_end:
+                break
+            _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, status,
+                           done_idx, acc, run, g, gf, rng)
+        else:
+            if ta > t_end:
+                break
+            g[NEXT_ARR] = ia + 1
+            if g[RQ_LEN] == 0:
+                r = _pick_replica(ri, pi, run, g, rng)
+                if r >= 0:
+                    _assign(r, ia, ta, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+                    _refresh(r, rf, g, gf)
+                    continue
+                g[RQ_HEAD] = ia
+            if g[MAX_QUEUED] >= 0 and g[RQ_LEN] >= g[MAX_QUEUED]:
+                status[ia] = DROPPED
+                g[DROP_N] += 1
+                if g[RQ_LEN] == 0:
+                    g[RQ_HEAD] = ia + 1
+            else:
+                _rq_add(1, ta, g, gf)

@@ -1,0 +1,83 @@
+"""Run a policy against the simulated cluster, window by window, and summarize."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from autotune.guards import clamp_to_bounds
+from autotune.policies.types import Decision, Policy
+from autotune.scenario import Scenario
+from autotune.sim import kernel as K
+from autotune.sim.cluster import ClusterSim, SimConfig, Window
+from autotune.workload.arrivals import Arrivals
+
+SUMMARY_COLUMNS = ("policy", "requests", "slo_attainment", "p50_ms", "p95_ms", "p99_ms", "cost_usd",
+                   "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped")
+
+
+@dataclass
+class SimResult:
+    policy: str
+    scenario: Scenario
+    sim: ClusterSim
+
+    @property
+    def windows(self) -> list[Window]:
+        return self.sim.windows
+
+    def latencies_ms(self) -> np.ndarray:
+        """Latency of every finished request, in arrival order."""
+        done = self.sim.status == K.DONE
+        return (self.sim.finish_t[done] - self.sim.arr_t[done]) * 1e3
+
+    def summary(self) -> dict[str, float | int | str]:
+        s = self.sim
+        n = len(s.arrivals)
+        lat = self.latencies_ms()
+        dropped = int(np.sum(s.status == K.DROPPED))
+        on_time = int(np.sum(lat <= self.scenario.slo.latency_ms))
+        p50, p95, p99 = (np.percentile(lat, [50, 95, 99]) if lat.size else (math.nan,) * 3)
+        cost = s.total_cost()
+        return {
+            "policy": self.policy,
+            "requests": n,
+            "slo_attainment": on_time / n if n else math.nan,
+            "p50_ms": float(p50),
+            "p95_ms": float(p95),
+            "p99_ms": float(p99),
+            "cost_usd": cost,
+            "usd_per_million_requests": cost / n * 1e6 if n else math.nan,
+            "gpu_hours": s.gpu_hours(),
+            "scale_actions": sum(1 for w in s.windows if w.changed),
+            "dropped": dropped,
+        }
+
+
+def simulate(scenario: Scenario, arrivals: Arrivals, policy: Policy, seed: int,
+             config: SimConfig | None = None, first: Decision | None = None,
+             on_window: Callable[[Window], None] | None = None) -> SimResult:
+    """Replay ``arrivals`` under ``policy``: decide at the end of every control window."""
+    sim = ClusterSim(scenario, arrivals, seed, config)
+    if first is not None:
+        sim.apply(clamp_to_bounds(first, scenario.pools).decision)
+    state = policy.initial_state()
+    end = arrivals.duration_s + scenario.drain_s
+    step = scenario.control_interval_s
+    t = 0.0
+    while t < end - 1e-9:
+        t = min(t + step, end)
+        w = sim.run_until(t)
+        if t < end - 1e-9:
+            assert w.obs is not None
+            decision, state = policy.decide(w.obs, state)
+            guarded = clamp_to_bounds(decision, scenario.pools)
+            w.decision, w.applied = decision, guarded.decision
+            w.changed = sim.apply(guarded.decision)
+        if on_window is not None:
+            on_window(w)
+    sim.finish()
+    return SimResult(policy.name, scenario, sim)

@@ -1,0 +1,137 @@
+"""Arrivals for one run: from a trace file or a generator, rescaled, seeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autotune.errors import InputError
+from autotune.scenario import Scenario, WorkloadSpec
+from autotune.workload import synthetic
+from autotune.workload.traces import RateTrace, RequestTrace, read_trace
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Request arrival times (s, sorted from 0) and token counts, over ``duration_s``."""
+
+    times: np.ndarray
+    tokens: np.ndarray
+    duration_s: float
+    source: str
+
+    @property
+    def mean_rate(self) -> float:
+        return self.times.size / self.duration_s if self.duration_s > 0 else 0.0
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    """Command-line overrides of a scenario's workload (``--time-scale`` etc.)."""
+
+    trace: str | None = None
+    time_scale: float | None = None
+    rate_scale: float | None = None
+    mean_rate: float | None = None
+    duration_s: float | None = None
+
+    def apply(self, spec: WorkloadSpec) -> WorkloadSpec:
+        out = spec
+        if self.trace is not None:
+            out = replace_spec(out, kind="trace", trace=self.trace, generator=None,
+                               mean_rate=None, time_scale=1.0, rate_scale=1.0, duration_s=None)
+        for name in ("time_scale", "rate_scale", "mean_rate", "duration_s"):
+            value = getattr(self, name)
+            if value is not None:
+                if not value > 0:
+                    raise InputError("command line", f"--{name.replace('_', '-')}", "must be positive")
+                out = replace_spec(out, **{name: value})
+        return out
+
+
+def replace_spec(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
+    return WorkloadSpec(**{**spec.model_dump(), **changes})
+
+
+def _scale_requests(t: np.ndarray, tok: np.ndarray, factor: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Thin (factor < 1) or multiply (factor > 1) a request trace, keeping its shape.
+
+    Each request is kept floor(f) or ceil(f) times (so the expected count is f);
+    extra copies land uniformly between it and the next request, so bursts stay
+    bursts instead of becoming exact duplicates.
+    """
+    base = np.floor(factor)
+    k = (base + (rng.random(t.size) < factor - base)).astype(np.int64)
+    idx = np.repeat(np.arange(t.size), k)
+    first = np.ones(idx.size, dtype=bool)
+    first[1:] = idx[1:] != idx[:-1]
+    gap = np.diff(t, append=t[-1] if t.size else 0.0)
+    out = t[idx] + np.where(first, 0.0, rng.random(idx.size) * gap[idx])
+    order = np.argsort(out, kind="stable")
+    return out[order], tok[idx][order]
+
+
+def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arrivals:
+    trace = read_trace(path)
+    if isinstance(trace, RequestTrace):
+        t = trace.arrival_s * spec.time_scale
+        tok = trace.tokens
+        span = float(t[-1]) if t.size > 1 else 1.0
+        duration = span if spec.duration_s is None else spec.duration_s
+        keep = t < duration
+        t, tok = t[keep], tok[keep]
+        factor = spec.rate_scale * (spec.mean_rate * duration / max(t.size, 1) if spec.mean_rate else 1.0)
+        if factor != 1.0:
+            t, tok = _scale_requests(t, tok, factor, rng)
+            keep = t < duration
+            t, tok = t[keep], tok[keep]
+        return Arrivals(t, tok.astype(np.float32), float(duration), str(path))
+    assert isinstance(trace, RateTrace)
+    start = trace.start_s * spec.time_scale
+    width = trace.width_s * spec.time_scale
+    span = float(start[-1] + width[-1])
+    duration = span if spec.duration_s is None else spec.duration_s
+    keep = start < duration
+    start, width, counts = start[keep], np.minimum(width[keep], duration - start[keep]), trace.counts[keep]
+    expected = counts * spec.rate_scale
+    if spec.mean_rate:
+        expected = expected * (spec.mean_rate * duration / max(expected.sum(), 1e-12))
+    # Stochastic rounding keeps the expected count exact for fractional scales.
+    base = np.floor(expected)
+    n = (base + (rng.random(expected.size) < expected - base)).astype(np.int64)
+    t = synthetic.spread_counts(n, start, width, rng)
+    return Arrivals(t, np.zeros(t.size, dtype=np.float32), float(duration), str(path))
+
+
+def _from_generator(spec: WorkloadSpec, rng: np.random.Generator) -> Arrivals:
+    assert spec.generator is not None and spec.mean_rate is not None and spec.duration_s is not None
+    duration = spec.duration_s
+    rates = synthetic.GENERATORS[spec.generator](spec.mean_rate * spec.rate_scale, duration / spec.time_scale,
+                                                 spec.params, rng)
+    width = synthetic.BIN_S * spec.time_scale
+    t = synthetic.sample_poisson(rates / spec.time_scale, width, None, rng)
+    t = t[t < duration]
+    tok = synthetic.synthetic_tokens(t.size, spec.params, rng)
+    return Arrivals(t, tok, float(duration), f"synthetic:{spec.generator}")
+
+
+def build_arrivals(scenario: Scenario, seed: int, options: TraceOptions | None = None) -> Arrivals:
+    """The arrivals a scenario (with command-line overrides) yields for ``seed``."""
+    spec = (options or TraceOptions()).apply(scenario.workload)
+    rng = np.random.default_rng([seed, 0xA77])
+    if spec.kind == "trace":
+        assert spec.trace is not None
+        sc = scenario.model_copy(update={"workload": spec})
+        path = sc.trace_path()
+        assert path is not None
+        if not path.exists():
+            raise InputError(spec.trace, None, "trace file does not exist")
+        return _from_trace(spec, path, rng)
+    return _from_generator(spec, rng)
+
