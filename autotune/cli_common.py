@@ -8,7 +8,10 @@ from rich.console import Console
 
 from autotune.workload.arrivals import TraceOptions
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress, notes, errors
+out = Console()  # results
+if not out.is_terminal:
+    out = Console(width=200)  # a table piped to a file or CI log should not wrap
 
 
 def add_trace_options(p: argparse.ArgumentParser) -> None:

@@ -184,7 +184,6 @@ class ClusterSim:
             node.slot = -1
             if self.ri[slot, K.KILLED]:
                 node.ended_s = t
-                self._preemptions[node.pool] += 1
             elif self.config.instant_start:
                 node.ended_s = t
             else:
@@ -250,6 +249,9 @@ class ClusterSim:
         self.gf[K.RQ_INT] += (t1 - self.gf[K.RQ_LAST_T]) * self.g[K.RQ_LEN]
         self._collect_released()
         self._expire_idle(t1)
+        for n in self.nodes:  # an interruption notice counts whether or not the replica drained in time
+            if t0 < n.warn_s <= t1 and n.ended_s >= n.warn_s:
+                self._preemptions[n.pool] += 1
         done = self.done_idx[self._done_mark:self.g[K.DONE_N]]
         lat = (self.finish_t[done] - self.arr_t[done]) * 1e3
         arrivals = int(self.g[K.NEXT_ARR]) - self._arr_mark

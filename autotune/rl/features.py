@@ -1,0 +1,220 @@
+"""The one place where an :class:`Observation` becomes RL features and an action becomes a Decision.
+
+Both the gym env (training) and :class:`autotune.rl.policy.RLPolicy` (what-if,
+live controller) call these functions, so a trained network sees exactly the
+same numbers in both. Feature history (recent arrival rates, preemptions) lives
+in an explicit, JSON-friendly state dict, as the Policy protocol requires.
+
+Scale invariance (one policy for 10..1,000 req/s): loads are expressed relative
+to SLO capacity (:mod:`autotune.capacity`), and the action is a *headroom
+multiplier* on the capacity-implied replica need rather than a replica count,
+so "1.2x of what this load needs" means the same at every load level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from autotune.capacity import capacity_table
+from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.scenario import Scenario
+
+N_RATES = 6  # windows of arrival-rate history (60 s at the default 10 s interval)
+# Headroom choices per pool; index 0 keeps the current target (no churn). The
+# rest multiply the replica count this pool alone would need for the forecast load.
+MULTIPLIERS: tuple[float, ...] = (math.nan, 0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0,
+                                  2.5, 3.0)
+HOLD = 0
+GLOBAL_FEATURES = N_RATES + 12
+POOL_FEATURES = 13
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """Per-scenario constants the features and actions need (capacities, prices, bounds)."""
+
+    pools: tuple[str, ...]
+    batch_sizes: tuple[tuple[int, ...], ...]
+    capacity: tuple[tuple[float, ...], ...]  # req/s per replica within the SLO, per batch size
+    price: tuple[float, ...]
+    spot: tuple[bool, ...]
+    min_replicas: tuple[int, ...]
+    max_replicas: tuple[int, ...]
+    ref_capacity: float  # best per-replica capacity of the most cost-efficient pool
+    slo_ms: float
+    interval_s: float
+    day_s: float
+
+    @property
+    def max_batches(self) -> int:
+        return max(len(b) for b in self.batch_sizes)
+
+    @property
+    def obs_size(self) -> int:
+        return GLOBAL_FEATURES + POOL_FEATURES * len(self.pools)
+
+    def cap(self, pool: int, batch: int) -> float:
+        bs = self.batch_sizes[pool]
+        return self.capacity[pool][bs.index(batch)] if batch in bs else 0.0
+
+    def best_efficiency(self) -> float:
+        """Cheapest dollars per hour per req/s of SLO capacity over all pools."""
+        return min(p / max(c) for p, c in zip(self.price, self.capacity) if max(c) > 0)
+
+
+def make_context(scenario: Scenario) -> FeatureContext:
+    caps = capacity_table(scenario)
+    rt = scenario.runtime_pools()
+    capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
+    usable = [i for i, c in enumerate(capacity) if max(c) > 0]
+    best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
+    return FeatureContext(
+        pools=tuple(p.name for p in rt),
+        batch_sizes=tuple(tuple(p.spec.batch_sizes) for p in rt),
+        capacity=capacity,
+        price=tuple(p.price_per_hour for p in rt),
+        spot=tuple(p.spec.spot for p in rt),
+        min_replicas=tuple(p.spec.min_replicas for p in rt),
+        max_replicas=tuple(p.spec.max_replicas for p in rt),
+        ref_capacity=max(capacity[best]),
+        slo_ms=scenario.slo.latency_ms,
+        interval_s=scenario.control_interval_s,
+        # Scenarios compress a day into period_s (default.yaml: one hour).
+        day_s=float(scenario.workload.params.get("period_s", 86400.0)),
+    )
+
+
+def initial_state(ctx: FeatureContext) -> PolicyState:
+    return {"rates": [], "preempt": [0.0] * len(ctx.pools), "time_offset_s": 0.0}
+
+
+def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> PolicyState:
+    """Fold one observation into the feature history (pure: returns a new dict)."""
+    rates = (list(state["rates"]) + [obs.arrival_rate])[-N_RATES:]
+    # Decays over ~10 windows: "was this spot pool preempted recently".
+    preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools)]
+    return {"rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
+
+
+def forecast_rate(state: PolicyState) -> float:
+    """Load the fleet is sized for: the larger of the last window and the recent mean.
+
+    Taking the max reacts to rises within one window and scales down only once
+    the lower rate has lasted a while, which is what start-up delays reward.
+    """
+    r = state["rates"]
+    if not r:
+        return 0.0
+    return max(r[-1], float(np.mean(r[-3:])))
+
+
+def _finite(x: float, default: float) -> float:
+    return x if math.isfinite(x) else default
+
+
+def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.ndarray:
+    """The network's input for ``obs`` (``state`` already updated with it)."""
+    rate = forecast_rate(state)
+    ref = ctx.ref_capacity
+    scale = max(rate, 0.05 * ref)  # avoid dividing by ~0 at idle; 5% of a replica
+    rates = list(state["rates"])
+    rates = [rates[0]] * (N_RATES - len(rates)) + rates if rates else [0.0] * N_RATES
+    cap_now = cap_target = 0.0
+    for i, p in enumerate(obs.pools):
+        c = ctx.cap(i, p.batch_size)
+        cap_now += p.running * c
+        cap_target += p.target * c
+    phase = 2 * math.pi * ((obs.time_s + state.get("time_offset_s", 0.0)) % ctx.day_s) / ctx.day_s
+    g = [r / scale for r in rates]  # shape of recent load (trend), scale-free
+    g += [
+        math.log1p(rate / ref),  # absolute level: matters at low load (integer replicas)
+        math.log1p(rate / ref * 10) / 4,
+        min(cap_now / scale, 5.0),  # running capacity over load
+        min(cap_target / scale, 5.0),  # capacity once starting/pending replicas are up
+        min(obs.queued_requests / (scale * ctx.interval_s), 5.0),  # backlog in windows of load
+        min(_finite(obs.p50_ms, 0.0) / ctx.slo_ms, 5.0),
+        min(_finite(obs.p95_ms, 0.0) / ctx.slo_ms, 5.0),
+        min(_finite(obs.p99_ms, 0.0) / ctx.slo_ms, 5.0),
+        1.0 - _finite(obs.slo_attainment, 1.0),
+        min(obs.dropped / max(obs.arrivals, 1), 1.0),
+        math.sin(phase),
+        math.cos(phase),
+    ]
+    for i, p in enumerate(obs.pools):
+        c = ctx.cap(i, p.batch_size)
+        bs = ctx.batch_sizes[i]
+        g += [
+            min(p.running * c / scale, 5.0),
+            min(p.starting * c / scale, 5.0),
+            min(p.pending * c / scale, 5.0),
+            min(p.draining * c / scale, 5.0),
+            p.target / ctx.max_replicas[i],
+            (bs.index(p.batch_size) if p.batch_size in bs else 0) / max(len(bs) - 1, 1),
+            min(p.ongoing_requests / max(p.running * p.batch_size, 1), 5.0),
+            min(p.queued_requests / (scale * ctx.interval_s), 5.0),
+            min(state["preempt"][i], 3.0),
+            float(ctx.spot[i]),
+            min(ctx.price[i] / max(max(ctx.capacity[i]), 1e-9) / ctx.best_efficiency(), 5.0),  # $ per req/s
+            min(max(ctx.capacity[i]) / ref, 5.0),
+            min(ctx.max_replicas[i] * max(ctx.capacity[i]) / scale, 5.0),  # can this pool alone carry the load
+        ]
+    out = np.asarray(g, dtype=np.float32)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=5.0, neginf=-5.0), -10.0, 10.0)
+
+
+def action_nvec(ctx: FeatureContext) -> list[int]:
+    """MultiDiscrete sizes: per pool a headroom multiplier and a batch-size index."""
+    out: list[int] = []
+    for _ in ctx.pools:
+        out += [len(MULTIPLIERS), ctx.max_batches]
+    return out
+
+
+def action_mask(obs: Observation, ctx: FeatureContext) -> np.ndarray:
+    """Allowed choices, flattened as sb3-contrib expects for MultiDiscrete.
+
+    Forbidden: batch sizes the pool does not allow or that cannot meet the SLO
+    (capacity 0), and scaling a pool to 0 when its min_replicas is above 0.
+    """
+    parts: list[np.ndarray] = []
+    for i, _ in enumerate(ctx.pools):
+        m = np.ones(len(MULTIPLIERS), dtype=bool)
+        if ctx.min_replicas[i] > 0:
+            m[MULTIPLIERS.index(0.0)] = False
+        b = np.zeros(ctx.max_batches, dtype=bool)
+        b[: len(ctx.batch_sizes[i])] = [c > 0 for c in ctx.capacity[i]]
+        if not b.any():
+            b[0] = True
+        parts += [m, b]
+    return np.concatenate(parts)
+
+
+def decode_action(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
+                  ctx: FeatureContext) -> Decision:
+    """Turn a network action into target replicas and batch sizes per pool."""
+    rate = forecast_rate(state)
+    replicas: dict[str, int] = {}
+    batch: dict[str, int] = {}
+    why: list[str] = []
+    for i, name in enumerate(ctx.pools):
+        k, bi = int(action[2 * i]), int(action[2 * i + 1])
+        bs = ctx.batch_sizes[i]
+        b = bs[min(bi, len(bs) - 1)]
+        if ctx.capacity[i][bs.index(b)] <= 0:  # masked in training; be safe for a stray action
+            b = bs[int(np.argmax(ctx.capacity[i]))]
+        batch[name] = b
+        current = obs.pools[i].target
+        if k == HOLD:
+            replicas[name] = current
+            why.append(f"{name}: hold {current} @b{b}")
+            continue
+        mult = MULTIPLIERS[k]
+        need = mult * rate / max(ctx.cap(i, b), 1e-9)
+        n = int(math.ceil(need - 1e-6))
+        n = min(max(n, ctx.min_replicas[i]), ctx.max_replicas[i])
+        replicas[name] = n
+        why.append(f"{name}: {mult:g}x of {rate:.0f} req/s -> {n} @b{b}")
+    return Decision(replicas, "rl: " + "; ".join(why), batch)

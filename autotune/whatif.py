@@ -1,0 +1,112 @@
+"""What-if: the same arrivals under several policies, plus the oracle bound."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from autotune.fileio import atomic_path, write_atomic
+from autotune.policies.oracle import make_oracle
+from autotune.policies.registry import make_policy
+from autotune.policies.types import Policy
+from autotune.scenario import Scenario
+from autotune.sim.cluster import SimConfig, Window
+from autotune.sim.run import SUMMARY_COLUMNS, SimResult, simulate
+from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
+
+Progress = Callable[[str, float], None]  # (policy, fraction of simulated time done)
+
+
+@dataclass
+class WhatIf:
+    scenario: Scenario
+    arrivals: Arrivals
+    results: list[SimResult]  # the policies asked for, then the oracle
+
+    def rows(self) -> list[dict[str, float | int | str]]:
+        return [r.summary() for r in self.results]
+
+
+def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int = 0,
+               options: TraceOptions | None = None, progress: Progress | None = None,
+               arrivals: Arrivals | None = None) -> WhatIf:
+    """Simulate each policy on identical arrivals (and identical cluster RNG), then the oracle."""
+    arr = arrivals if arrivals is not None else build_arrivals(scenario, seed, options)
+    built = [make_policy(p, scenario) if isinstance(p, str) else p for p in policies]
+    end = arr.duration_s + scenario.drain_s
+    results = []
+
+    def tick(name: str) -> Callable[[Window], None] | None:
+        return (lambda w: progress(name, w.t1 / end)) if progress else None
+
+    for pol in built:
+        results.append(simulate(scenario, arr, pol, seed, on_window=tick(pol.name)))
+    oracle = make_oracle(scenario, arr)
+    results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), first=oracle.first,
+                            on_window=tick("oracle")))
+    return WhatIf(scenario, arr, results)
+
+
+def _fmt(v: float | int | str) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def write_csv(result: WhatIf, path: str | Path) -> None:
+    def writer(fh) -> None:  # type: ignore[no-untyped-def]
+        w = csv.writer(fh)
+        w.writerow(SUMMARY_COLUMNS)
+        for row in result.rows():
+            w.writerow([_fmt(row[c]) for c in SUMMARY_COLUMNS])
+
+    write_atomic(path, writer)
+
+
+def plot(result: WhatIf, path: str | Path) -> None:
+    """Load, replicas by pool and latency over time: one panel column per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = len(result.results)
+    fig, axes = plt.subplots(3, n, figsize=(4.2 * n, 8), sharex=True, squeeze=False)
+    slo = result.scenario.slo.latency_ms
+    for j, res in enumerate(result.results):
+        ws = res.windows
+        t = np.array([w.t1 for w in ws]) / 60.0
+        rate = np.array([w.arrivals / max(w.t1 - w.t0, 1e-9) for w in ws])
+        ax = axes[0, j]
+        ax.plot(t, rate, color="black", lw=1)
+        ax.set_title(res.policy)
+        ax.set_ylabel("arrivals (req/s)" if j == 0 else "")
+        ax = axes[1, j]
+        pools = [p.name for p in result.scenario.pools]
+        stacks = [np.array([w.replicas[p]["running"] for w in ws]) for p in pools]
+        ax.stackplot(t, *stacks, labels=pools, step="post", alpha=0.8)
+        starting = np.array([sum(w.replicas[p]["starting"] + w.replicas[p]["pending"] for p in pools) for w in ws])
+        ax.plot(t, np.sum(stacks, axis=0) + starting, color="gray", ls="--", lw=1, label="incl. starting")
+        ax.set_ylabel("running replicas" if j == 0 else "")
+        if j == 0:
+            ax.legend(loc="upper left", fontsize=7)
+        ax = axes[2, j]
+        p99 = np.array([np.percentile(w.latency_ms, 99) if w.latency_ms.size else np.nan for w in ws])
+        p50 = np.array([np.percentile(w.latency_ms, 50) if w.latency_ms.size else np.nan for w in ws])
+        ax.plot(t, p50, lw=1, label="p50")
+        ax.plot(t, p99, lw=1, label="p99")
+        ax.axhline(slo, color="red", ls=":", lw=1, label="SLO")
+        ax.set_yscale("log")
+        ax.set_xlabel("minutes")
+        ax.set_ylabel("latency (ms)" if j == 0 else "")
+        if j == 0:
+            ax.legend(loc="upper left", fontsize=7)
+    fig.suptitle(f"{result.scenario.name}: {len(result.arrivals):,} requests, {result.arrivals.source}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
