@@ -45,8 +45,7 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
     for pol in built:
         results.append(simulate(scenario, arr, pol, seed, on_window=tick(pol.name)))
     oracle = make_oracle(scenario, arr)
-    results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), first=oracle.first,
-                            on_window=tick("oracle")))
+    results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), on_window=tick("oracle")))
     return WhatIf(scenario, arr, results)
 
 

@@ -22,6 +22,7 @@ from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
 
 MAX_COMBOS = 200_000
+PEAK_BIN_S = 5.0
 
 
 def _best_batch(scenario: Scenario, p: PoolRuntime) -> tuple[int, float]:
@@ -83,12 +84,16 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
     caps = [c for _, c in chosen]
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1
-    counts = np.bincount(np.minimum((arrivals.times // step).astype(np.int64), n_windows - 1),
-                         minlength=n_windows)
+    # Size each window for its busiest PEAK_BIN_S slice, not its mean: a burst that
+    # starts mid-window would otherwise queue for half a window even with foresight.
+    sub = max(1, int(round(step / PEAK_BIN_S)))
+    bins = np.bincount(np.minimum((arrivals.times // (step / sub)).astype(np.int64), n_windows * sub - 1),
+                       minlength=n_windows * sub).reshape(n_windows, sub)
+    peak = bins.max(axis=1) * sub / step
     plan = []
     cache: dict[int, tuple[int, ...]] = {}
     for k in range(n_windows):
-        rate = counts[k] / step
+        rate = float(peak[k])
         key = int(math.ceil(rate))
         if key not in cache:
             cache[key] = cheapest_fleet(key, pools, caps)
@@ -96,7 +101,7 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
         cap = sum(n * c for n, c in zip(fleet, caps))
         plan.append(Decision(
             {p.name: n for p, n in zip(pools, fleet)},
-            f"window {k}: {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",
+            f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",
             {p.name: b for p, (b, _) in zip(pools, chosen)},
         ))
     return OraclePolicy(step, tuple(plan))

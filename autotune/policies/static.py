@@ -14,8 +14,13 @@ class StaticPolicy:
     batch_size: Mapping[str, int]
     name: str = "static"
 
+    @property
+    def first(self) -> Decision:
+        """A fixed fleet is there from the start."""
+        return Decision(dict(self.replicas), "static fleet", dict(self.batch_size))
+
     def initial_state(self) -> PolicyState:
         return {}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
-        return Decision(dict(self.replicas), "static fleet", dict(self.batch_size)), state
+        return self.first, state

@@ -62,7 +62,7 @@ class FeatureContext:
 
     def best_efficiency(self) -> float:
         """Cheapest dollars per hour per req/s of SLO capacity over all pools."""
-        return min(p / max(c) for p, c in zip(self.price, self.capacity) if max(c) > 0)
+        return min(p / max(c) for p, c in zip(self.price, self.capacity, strict=False) if max(c) > 0)
 
 
 def make_context(scenario: Scenario) -> FeatureContext:
@@ -95,7 +95,7 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     """Fold one observation into the feature history (pure: returns a new dict)."""
     rates = (list(state["rates"]) + [obs.arrival_rate])[-N_RATES:]
     # Decays over ~10 windows: "was this spot pool preempted recently".
-    preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools)]
+    preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools, strict=False)]
     return {"rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
 
 

@@ -214,8 +214,11 @@ class ClusterSim:
     def batch_sizes(self) -> dict[str, int]:
         return {p.name: int(self.pi[p.index, K.BATCH]) for p in self.pools}
 
-    def apply(self, decision: Decision) -> bool:
-        """Make the fleet match ``decision`` (already within bounds); True if anything changed."""
+    def apply(self, decision: Decision, warm: bool = False) -> bool:
+        """Make the fleet match ``decision`` (already within bounds); True if anything changed.
+
+        ``warm`` adds replicas already provisioned and loaded: the fleet a run starts with.
+        """
         changed = False
         targets = self.targets()
         for p in self.pools:
@@ -227,7 +230,7 @@ class ClusterSim:
             if p.name in decision.replicas:
                 delta = int(decision.replicas[p.name]) - targets[p.name]
                 if delta > 0:
-                    self._scale_up(p, delta)
+                    self._scale_up(p, delta, warm=warm)
                 elif delta < 0:
                     self._scale_down(p, -delta)
                 changed = changed or delta != 0
@@ -256,7 +259,9 @@ class ClusterSim:
         lat = (self.finish_t[done] - self.arr_t[done]) * 1e3
         arrivals = int(self.g[K.NEXT_ARR]) - self._arr_mark
         dropped = int(self.g[K.DROP_N]) - self._drop_mark
-        self._done_mark, self._arr_mark, self._drop_mark = int(self.g[K.DONE_N]), int(self.g[K.NEXT_ARR]), int(self.g[K.DROP_N])
+        self._done_mark = int(self.g[K.DONE_N])
+        self._arr_mark = int(self.g[K.NEXT_ARR])
+        self._drop_mark = int(self.g[K.DROP_N])
         mean_batch = {p.name: (self.acc[p.index, K.BATCH_ITEMS] / self.acc[p.index, K.BATCHES]
                                if self.acc[p.index, K.BATCHES] else 0.0) for p in self.pools}
         cost = sum(n.billed_s(t0, t1) * self.pools[n.pool].price_per_hour for n in self.nodes) / 3600.0

@@ -60,10 +60,15 @@ class SimResult:
 def simulate(scenario: Scenario, arrivals: Arrivals, policy: Policy, seed: int,
              config: SimConfig | None = None, first: Decision | None = None,
              on_window: Callable[[Window], None] | None = None) -> SimResult:
-    """Replay ``arrivals`` under ``policy``: decide at the end of every control window."""
+    """Replay ``arrivals`` under ``policy``: decide at the end of every control window.
+
+    The run starts with the scenario's initial fleet, or with ``first`` (by default the
+    policy's own ``first`` decision, if it has one: a static fleet, the oracle's plan), warm.
+    """
     sim = ClusterSim(scenario, arrivals, seed, config)
+    first = first if first is not None else getattr(policy, "first", None)
     if first is not None:
-        sim.apply(clamp_to_bounds(first, scenario.pools).decision)
+        sim.apply(clamp_to_bounds(first, scenario.pools).decision, warm=True)
     state = policy.initial_state()
     end = arrivals.duration_s + scenario.drain_s
     step = scenario.control_interval_s

@@ -43,7 +43,8 @@ class TraceOptions:
     def apply(self, spec: WorkloadSpec) -> WorkloadSpec:
         out = spec
         if self.trace is not None:
-            out = replace_spec(out, kind="trace", trace=self.trace, generator=None,
+            # A path typed on the command line is relative to where it was typed.
+            out = replace_spec(out, kind="trace", trace=str(Path(self.trace).resolve()), generator=None,
                                mean_rate=None, time_scale=1.0, rate_scale=1.0, duration_s=None)
         for name in ("time_scale", "rate_scale", "mean_rate", "duration_s"):
             value = getattr(self, name)
@@ -71,7 +72,8 @@ def _scale_requests(t: np.ndarray, tok: np.ndarray, factor: float,
     idx = np.repeat(np.arange(t.size), k)
     first = np.ones(idx.size, dtype=bool)
     first[1:] = idx[1:] != idx[:-1]
-    gap = np.diff(t, append=t[-1] if t.size else 0.0)
+    mean_gap = (t[-1] - t[0]) / (t.size - 1) if t.size > 1 else 1.0
+    gap = np.diff(t, append=t[-1] + mean_gap) if t.size else t
     out = t[idx] + np.where(first, 0.0, rng.random(idx.size) * gap[idx])
     order = np.argsort(out, kind="stable")
     return out[order], tok[idx][order]

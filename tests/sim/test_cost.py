@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from autotune.policies.static import StaticPolicy
 from autotune.policies.types import Decision
 from autotune.sim.cluster import ClusterSim
 from autotune.sim.run import simulate
-from autotune.policies.static import StaticPolicy
 from tests.conftest import arrivals_at, tweak
 
 

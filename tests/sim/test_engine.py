@@ -40,7 +40,7 @@ def test_two_simulators_in_one_process_do_not_share_state(default_scenario):
     alone = simulate(sc, arr, StaticPolicy({"l4": 3}, {"l4": 8}), seed=1)
     s1, s2 = ClusterSim(sc, arr, 1), ClusterSim(sc, arr, 2)
     for s in (s1, s2):
-        s.apply(Decision({"l4": 3}, "test", {"l4": 8}))
+        s.apply(Decision({"l4": 3}, "test", {"l4": 8}), warm=True)
     t = 0.0
     while t < arr.duration_s + sc.drain_s:
         t += sc.control_interval_s

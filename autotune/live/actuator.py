@@ -1,0 +1,83 @@
+"""Apply a guarded decision to the cluster: replicas by the scale API, batch size by ``user_config``.
+
+An actuator returns the list of actions it took (for the decision log) and
+raises :class:`autotune.live.http.Unreachable` when the cluster cannot be
+reached; the controller then keeps its last applied state and retries next
+interval. :class:`DryRun` computes the same actions and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from autotune.live.serve_api import ServeAPI
+from autotune.live.serve_state import AppState
+from autotune.policies.types import Decision
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes a decision implies against the cluster's current state."""
+
+    replicas: Mapping[str, tuple[int, int]]  # pool -> (now, new)
+    batch_size: Mapping[str, tuple[int | None, int]]
+
+    def actions(self) -> list[str]:
+        out = [f"scale {p}: {a} -> {b}" for p, (a, b) in self.replicas.items()]
+        out += [f"batch {p}: {a} -> {b}" for p, (a, b) in self.batch_size.items()]
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.replicas and not self.batch_size
+
+
+def plan(decision: Decision, state: AppState) -> Plan:
+    reps = {}
+    batch = {}
+    for pool, n in decision.replicas.items():
+        d = state.deployments.get(pool)
+        if d is not None and d.target != n:
+            reps[pool] = (d.target, int(n))
+    for pool, b in decision.batch_size.items():
+        d = state.deployments.get(pool)
+        if d is not None and d.batch_size != b:
+            batch[pool] = (d.batch_size, int(b))
+    return Plan(reps, batch)
+
+
+class Actuator(Protocol):
+    def apply(self, decision: Decision, state: AppState) -> list[str]: ...
+
+
+class DryRun:
+    def apply(self, decision: Decision, state: AppState) -> list[str]:
+        return [f"(dry run) {a}" for a in plan(decision, state).actions()]
+
+
+class ServeActuator:
+    """Ray Serve through the dashboard: external scale API, then a declarative ``user_config`` update."""
+
+    def __init__(self, api: ServeAPI, app: str) -> None:
+        self.api = api
+        self.app = app
+
+    def apply(self, decision: Decision, state: AppState) -> list[str]:
+        p = plan(decision, state)
+        if p.batch_size:
+            # A declarative update also rewrites num_replicas, which would undo
+            # the scale API's targets: send every pool's intended target with it.
+            changes: dict[str, dict[str, Any]] = {}
+            for name, d in state.deployments.items():
+                if name not in decision.replicas and name not in p.batch_size:
+                    continue
+                fields: dict[str, Any] = {"num_replicas": int(decision.replicas.get(name, d.target))}
+                if name in p.batch_size:
+                    fields["user_config"] = {**d.user_config, "max_batch_size": p.batch_size[name][1]}
+                changes[name] = fields
+            self.api.update_deployments(self.app, changes)
+        for pool, (_, n) in p.replicas.items():
+            self.api.scale(self.app, pool, n)
+        return p.actions()

@@ -1,0 +1,167 @@
+"""``autotune control`` and ``autotune loadgen``: registered into the main CLI by ``register``.
+
+Nothing here imports ray; the HTTP clients and prometheus-client load only
+when a command runs, so ``autotune --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from autotune.cli_common import add_trace_options, console, trace_options
+from autotune.errors import InputError
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise InputError("command line", name, "must be positive")
+
+
+def register(subparsers: Any) -> None:
+    c = subparsers.add_parser("control", help="run a policy against a live Ray Serve application",
+                              description="Observe a Ray Serve app, decide with a policy, guard, and act.")
+    c.add_argument("--serve-address", default="http://127.0.0.1:8265", help="Ray dashboard address")
+    c.add_argument("--app", help="Serve application name (default: the scenario's name)")
+    c.add_argument("--scenario", default="live-demo", help="scenario name or YAML path (pools, SLO, prices)")
+    c.add_argument("--policy", default="hpa", help="static[:N], ray-default, ray-tuned, hpa, or policies/NAME.zip")
+    c.add_argument("--dry-run", action="store_true", help="decide and log, change nothing")
+    c.add_argument("--interval", type=float, help="seconds between decisions (default: the scenario's)")
+    c.add_argument("--sample-interval", type=float, help="seconds between metric samples (default: interval/5)")
+    c.add_argument("--prometheus-url", action="append",
+                   help="Ray metrics endpoint, repeat per node (default: http://<dashboard host>:8080/metrics)")
+    c.add_argument("--metrics-port", type=int, default=9108, help="port of autotune's own /metrics (0: off)")
+    c.add_argument("--metrics-host", default="127.0.0.1", help="address to serve autotune's own metrics on")
+    c.add_argument("--log", help="append one JSON line per decision to this file (default: stdout)")
+    c.add_argument("--duration", type=float, help="stop after S seconds (default: run until interrupted)")
+    g = c.add_argument_group("guards")
+    g.add_argument("--max-step-up", type=int, default=4, help="replicas added per interval at most")
+    g.add_argument("--max-step-down", type=int, default=1, help="replicas removed per interval at most")
+    g.add_argument("--up-cooldown", type=float, default=0.0, help="seconds after a change before scaling up")
+    g.add_argument("--down-cooldown", type=float, default=30.0, help="seconds after a change before scaling down")
+    c.set_defaults(func=control_main)
+
+    lg = subparsers.add_parser("loadgen", help="replay a trace open-loop over HTTP",
+                               description="Send each request at its arrival time; record latency and status.")
+    lg.add_argument("--url", required=True, help="Serve HTTP endpoint, e.g. http://127.0.0.1:8000/")
+    lg.add_argument("--scenario", default="live-demo", help="scenario whose workload (or --trace) to replay")
+    lg.add_argument("--seed", type=int, default=0)
+    lg.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    lg.add_argument("--out", help="write per-request latencies to this CSV")
+    add_trace_options(lg)
+    lg.set_defaults(func=loadgen_main)
+
+
+def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Build (controller, closer) from the arguments; every input error surfaces here, at start-up."""
+    from autotune.live.actuator import ServeActuator
+    from autotune.live.controller import Controller, ControllerConfig
+    from autotune.live.guards import GuardConfig
+    from autotune.live.http import RequestRejected, RetryingClient, Unreachable
+    from autotune.live.own_metrics import ControllerMetrics
+    from autotune.live.serve_api import ServeAPI, scrape_all
+    from autotune.policies.registry import make_policy
+    from autotune.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    policy = make_policy(args.policy, sc)
+    interval = args.interval if args.interval is not None else sc.control_interval_s
+    _positive("--interval", interval)
+    _positive("--sample-interval", args.sample_interval)
+    for name in ("max_step_up", "max_step_down"):
+        if getattr(args, name) < 1:
+            raise InputError("command line", f"--{name.replace('_', '-')}", "must be at least 1")
+    addr = urlparse(args.serve_address)
+    if addr.scheme not in ("http", "https") or not addr.hostname:
+        raise InputError("command line", "--serve-address", f"not an http(s) URL: {args.serve_address!r}")
+    app = args.app or sc.name
+    prom = args.prometheus_url or [f"http://{addr.hostname}:8080/metrics"]
+    client = RetryingClient(timeout_s=min(5.0, interval), retries=2, backoff_s=min(0.5, interval / 10))
+    api = ServeAPI(args.serve_address, client)
+    try:
+        state = api.app(app)
+    except (Unreachable, RequestRejected) as e:
+        console.print(f"[yellow]dashboard not reachable at start-up ({e}); will keep retrying[/]")
+    else:
+        if state is None:
+            console.print(f"[yellow]application {app!r} not deployed yet; will keep looking[/]")
+        else:
+            missing = [p.name for p in sc.pools if p.name not in state.deployments]
+            if missing:
+                raise InputError(args.scenario, "pools", f"no deployment named {', '.join(missing)} in app {app!r}")
+            if not args.dry_run and not state.external_scaler_enabled:
+                raise InputError("command line", "--app", f"{app!r} is not deployed with external_scaler_enabled: "
+                                 "true (redeploy it, or use --dry-run)")
+    metrics = ControllerMetrics()
+    if args.metrics_port:
+        try:
+            metrics.serve(args.metrics_port, args.metrics_host)
+        except OSError as e:
+            raise InputError("command line", "--metrics-port", f"cannot listen on {args.metrics_port} ({e})") from None
+    log_fh = open(args.log, "a") if args.log else sys.stdout  # noqa: SIM115 - closed by the closer
+
+    def log(rec: dict[str, Any]) -> None:
+        log_fh.write(json.dumps(rec) + "\n")
+        log_fh.flush()
+        if rec.get("event") == "decision":
+            acts = "; ".join(rec.get("actions") or []) or "no change"
+            console.print(f"t={rec['t']:.0f}s {rec.get('reason', '')[:100]} → {acts}"
+                          + (f" [yellow]guards: {'; '.join(rec['guards'])}[/]" if rec.get("guards") else ""),
+                          markup=True, highlight=False)
+
+    cfg = ControllerConfig(app=app, interval_s=interval, sample_s=args.sample_interval or interval / 5,
+                           dry_run=args.dry_run,
+                           guards=GuardConfig(args.max_step_up, args.max_step_down, args.up_cooldown,
+                                              args.down_cooldown))
+    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom),
+                     ServeActuator(api, app), log, metrics)
+
+    def close() -> None:
+        client.close()
+        if log_fh is not sys.stdout:
+            log_fh.close()
+
+    return ctl, close
+
+
+def control_main(args: argparse.Namespace) -> int:
+    ctl, close = _controller_from_args(args)
+    stopping = {"now": False}
+
+    def on_term(signum: int, frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    console.print(f"autotune control: app {ctl.cfg.app}, policy {ctl.policy.name}, every {ctl.cfg.interval_s:g}s"
+                  + (" (dry run)" if ctl.cfg.dry_run else ""))
+    try:
+        ctl.run(args.duration, stop=lambda: stopping["now"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close()
+    return 0
+
+
+def loadgen_main(args: argparse.Namespace) -> int:
+    from autotune.live.loadgen import replay, summarize, write_csv
+    from autotune.scenario import load_scenario
+    from autotune.workload.arrivals import build_arrivals
+
+    _positive("--timeout", args.timeout)
+    if urlparse(args.url).scheme not in ("http", "https"):
+        raise InputError("command line", "--url", f"not an http(s) URL: {args.url!r}")
+    sc = load_scenario(args.scenario)
+    arrivals = build_arrivals(sc, args.seed, trace_options(args))
+    console.print(f"replaying {len(arrivals)} requests over {arrivals.duration_s:.0f}s "
+                  f"({arrivals.mean_rate:.1f} req/s mean) to {args.url}")
+    results = replay(args.url, arrivals, args.timeout)
+    if args.out:
+        write_csv(results, args.out)
+    s = summarize(results, sc.slo.latency_ms)
+    console.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items()))
+    return 0 if s["ok"] else 1

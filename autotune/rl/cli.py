@@ -1,0 +1,80 @@
+"""``autotune train`` and ``autotune tune``; registered into the main CLI by ``register``.
+
+Nothing heavy is imported here at module level: torch, SB3 and Ray load only
+when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import InputError
+
+
+def _positive_int(name: str, value: int) -> int:
+    if value <= 0:
+        raise InputError("command line", name, "must be positive")
+    return value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from autotune.cli_common import console
+    from autotune.rl.train import train_and_ship
+    from autotune.scenario import load_scenario
+
+    _positive_int("--timesteps", args.timesteps)
+    _positive_int("--eval-every", args.eval_every)
+    out = Path(args.out or f"policies/{args.scenario}.zip")
+    if out.suffix != ".zip":
+        raise InputError("command line", "--out", f"must end in .zip (got {out})")
+    scenario = load_scenario(args.scenario)
+    console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
+    card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, eval_every=args.eval_every,
+                          n_val=args.val_episodes, progress=not args.no_progress,
+                          log=lambda s: console.print(s, highlight=False))
+    console.print(f"wrote {out} and {out.with_suffix('.json')} ({card['wall_time_s']:.0f} s, sha256 "
+                  f"{card['sha256'][:12]}...)")
+    for row in card["evaluation"]:
+        console.print(f"  {row['policy']:>14}  ${row['cost_usd']:8.2f}  SLO {row['slo_attainment']:.2%}",
+                      highlight=False)
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from autotune.cli_common import console
+    from autotune.rl.tune import tune_ppo, tune_ray_baseline
+    from autotune.scenario import load_scenario
+
+    _positive_int("--trials", args.trials)
+    scenario = load_scenario(args.scenario)
+    summary: dict[str, Any] = {}
+    if args.what in ("ray", "both"):
+        summary["ray-tuned"] = tune_ray_baseline(scenario, args.trials, address=args.address,
+                                                 log=lambda s: console.print(s, highlight=False))
+    if args.what in ("ppo", "both"):
+        _positive_int("--timesteps", args.timesteps)
+        summary["ppo"] = tune_ppo(scenario, args.trials, args.timesteps, address=args.address,
+                                  log=lambda s: console.print(s, highlight=False))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train an RL autoscaler (MaskablePPO) and write NAME.zip + model card NAME.json")
+    p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
+    p.add_argument("--timesteps", type=int, default=200_000)
+    p.add_argument("--out", help="policy zip to write (default policies/SCENARIO.zip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=20_000, help="validate against ray-default every N steps")
+    p.add_argument("--val-episodes", type=int, default=4, help="validation episodes (seeds 5000+)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("tune", help="Ray Tune sweep: ray-default knobs into ray-tuned, and PPO hyperparameters")
+    p.add_argument("--scenario", default="default")
+    p.add_argument("--trials", type=int, default=16)
+    p.add_argument("--what", choices=("ray", "ppo", "both"), default="both",
+                   help="ray: tune the Ray autoscaler baseline; ppo: PPO hyperparameters and reward weights")
+    p.add_argument("--timesteps", type=int, default=60_000, help="max PPO steps per trial (ASHA stops early)")
+    p.add_argument("--address", help="existing Ray cluster (ray://host:10001); default: a local Ray")
+    p.set_defaults(func=_cmd_tune)

@@ -1,0 +1,164 @@
+"""``autotune/RayServeCluster-v0``: the simulator as a gymnasium env, one step per control interval.
+
+The loop is :func:`autotune.sim.run.simulate`'s, step for step: observe the
+window, decide, clamp to bounds (:func:`autotune.guards.clamp_to_bounds`),
+apply, run the next window; the last window (ending ``drain_s`` after the last
+arrival) gets no decision and ends the episode with ``ClusterSim.finish()``.
+So the per-step ``info`` costs and on-time/missed counts add up to the
+what-if summary of the same episode (tests/rl/test_env.py checks it).
+
+Reward per step (weights from the scenario's ``reward:`` block)::
+
+    r = - cost_weight  * cost_usd / ideal_usd
+        - slo_weight   * min(missed / expected, 20) / (1 - slo.target)
+        - churn_weight * pools_resized
+
+``ideal_usd`` is what the window would cost at the episode's mean load on the
+most cost-efficient pool at its best batch size (at least one replica), and
+``expected`` is the mean number of arrivals per window; both make the reward
+independent of the load level. ``missed`` counts requests finished over the
+SLO plus dropped ones. Dividing by ``1 - target`` makes a 99% SLO's full
+error budget (1% missed) cost as much as paying the ideal fleet's price once
+more; the cap of 20 keeps one flash-crowd window from swamping an episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from autotune.guards import clamp_to_bounds
+from autotune.policies.types import Observation
+from autotune.rl import features as F
+from autotune.rl.workloads import Episode, sample_training_episode
+from autotune.scenario import Scenario, load_scenario
+from autotune.sim.cluster import ClusterSim, Window
+from autotune.workload.arrivals import Arrivals, build_arrivals
+
+SLO_PENALTY_CAP = 20.0
+
+
+def reward_weights(scenario: Scenario) -> dict[str, float]:
+    """The weights as the reward uses them (reported in model cards and evaluations)."""
+    r = scenario.reward
+    return {"cost_weight": r.cost_weight, "slo_weight": r.slo_weight, "churn_weight": r.churn_weight,
+            "slo_scale": 1.0 / (1.0 - scenario.slo.target) if scenario.slo.target < 1 else 1000.0}
+
+
+class RayServeClusterEnv(gym.Env):
+    """Autoscale a simulated Ray Serve deployment: per pool a headroom multiplier and a batch size.
+
+    ``randomize=True`` draws every episode from the training distribution
+    (:mod:`autotune.rl.workloads`); ``False`` replays the scenario's own
+    workload with ``build_arrivals(scenario, seed)``. ``reset(options=...)``
+    pins one episode: ``{"arrivals": Arrivals, "sim_seed": int}``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
+                 episode_s: float | None = 1800.0, reward_weights_override: dict[str, float] | None = None) -> None:
+        self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        if reward_weights_override:
+            self.scenario = self.scenario.model_copy(
+                update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
+        self.ctx = F.make_context(self.scenario)
+        self.randomize = randomize
+        self.episode_s = episode_s
+        self.weights = reward_weights(self.scenario)
+        self.observation_space = spaces.Box(-10.0, 10.0, (self.ctx.obs_size,), np.float32)
+        self.action_space = spaces.MultiDiscrete(F.action_nvec(self.ctx))
+        self._obs: Observation | None = None
+        self._state: dict[str, Any] = {}
+        self.sim: ClusterSim | None = None
+        self.episode: Episode | None = None
+
+    # -- episode setup -------------------------------------------------------
+    def _episode(self, options: dict[str, Any]) -> tuple[Episode, int]:
+        sim_seed = int(options.get("sim_seed", self.np_random.integers(0, 2**31)))
+        if "arrivals" in options:
+            arr: Arrivals = options["arrivals"]
+            return Episode(arr, arr.source, float(options.get("time_offset_s", 0.0))), sim_seed
+        if self.randomize:
+            duration = self.episode_s or self.scenario.workload.duration_s or 3600.0
+            return sample_training_episode(self.scenario, self.np_random, duration, self.ctx.day_s), sim_seed
+        arr = build_arrivals(self.scenario, sim_seed)
+        return Episode(arr, arr.source), sim_seed
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.episode, sim_seed = self._episode(options or {})
+        arr = self.episode.arrivals
+        self.sim = ClusterSim(self.scenario, arr, sim_seed)
+        self._end = arr.duration_s + self.scenario.drain_s
+        self._step_s = self.scenario.control_interval_s
+        self._t = 0.0
+        self._expected = max(arr.mean_rate * self._step_s, 1.0)
+        best = self.ctx.best_efficiency()
+        floor = max(min(p for p, c in zip(self.ctx.price, self.ctx.capacity, strict=False) if max(c) > 0),
+                    sum(m * p for m, p in zip(self.ctx.min_replicas, self.ctx.price, strict=False)))
+        self._ideal_usd = max(arr.mean_rate * best, floor) * self._step_s / 3600.0
+        self._state = F.initial_state(self.ctx)
+        self._state["time_offset_s"] = self.episode.time_offset_s
+        self._on_time_total = self._missed_total = 0
+        # The first window runs before any decision; its cost and requests are
+        # carried into the first step so per-step sums cover the whole episode.
+        self._carry: dict[str, float] = {"cost_usd": 0.0, "on_time": 0, "missed": 0, "arrivals": 0}
+        w = self._advance()
+        self._carry = self._counts(w)
+        return self._features(), {"episode": self.episode.label}
+
+    def _advance(self) -> Window:
+        assert self.sim is not None
+        self._t = min(self._t + self._step_s, self._end)
+        w = self.sim.run_until(self._t)
+        assert w.obs is not None
+        self._obs = w.obs
+        self._state = F.update_state(self._state, w.obs, self.ctx)
+        return w
+
+    def _counts(self, w: Window) -> dict[str, float]:
+        on_time = int(np.sum(w.latency_ms <= self.scenario.slo.latency_ms))
+        return {"cost_usd": w.cost_usd, "on_time": on_time, "missed": int(w.latency_ms.size - on_time + w.dropped),
+                "arrivals": w.arrivals}
+
+    def _features(self) -> np.ndarray:
+        assert self._obs is not None
+        return F.features(self._obs, self._state, self.ctx)
+
+    # -- gym API -------------------------------------------------------------
+    def action_masks(self) -> np.ndarray:
+        assert self._obs is not None
+        return F.action_mask(self._obs, self.ctx)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        assert self.sim is not None and self._obs is not None, "call reset() first"
+        decision = F.decode_action(action, self._obs, self._state, self.ctx)
+        guarded = clamp_to_bounds(decision, self.scenario.pools)
+        before = self.sim.targets()
+        changed = self.sim.apply(guarded.decision)
+        resized = sum(1 for k, v in self.sim.targets().items() if v != before[k])
+        w = self._advance()
+        w.decision, w.applied, w.changed = decision, guarded.decision, changed
+        info = self._counts(w)
+        for k, v in self._carry.items():
+            info[k] += v
+        self._carry = {k: 0 for k in self._carry}
+        terminated = self._t >= self._end - 1e-9
+        if terminated:
+            self.sim.finish()
+            # Requests still unfinished at the end are misses, as in SimResult.summary().
+            n = len(self.sim.arrivals)
+            info["missed"] = n - self._on_time_total - self._missed_total - info["on_time"]
+        self._on_time_total += int(info["on_time"])
+        self._missed_total += int(info["missed"])
+        wt = self.weights
+        cost_term = wt["cost_weight"] * info["cost_usd"] / self._ideal_usd
+        slo_term = wt["slo_weight"] * min(info["missed"] / self._expected, SLO_PENALTY_CAP) * wt["slo_scale"]
+        churn_term = wt["churn_weight"] * resized
+        info.update(changed=changed, resized=resized, cost_term=cost_term, slo_term=slo_term, churn_term=churn_term)
+        reward = -(cost_term + slo_term + churn_term)
+        return self._features(), float(reward), terminated, False, info

@@ -1,0 +1,226 @@
+"""``autotune train``: MaskablePPO on the randomized env, periodic validation, model card.
+
+The output is the SB3 zip of the best validated checkpoint plus a model card
+(``NAME.json``) with everything needed to reproduce and trust it: scenario and
+pools, training distribution and seeds, held-out traces, timesteps, wall time,
+hyperparameters, reward weights, the learning curve, a comparison table with
+the baselines on validation episodes, and the zip's sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autotune.fileio import atomic_path, write_text_atomic
+from autotune.rl import features as F
+from autotune.rl import workloads as W
+from autotune.rl.env import RayServeClusterEnv, reward_weights
+from autotune.rl.evaluation import EvalEpisode, aggregate, comparison_table, run_policy, score, validation_episodes
+from autotune.rl.policy import RLPolicy, sha256_file
+from autotune.scenario import Scenario
+
+DEFAULT_HYPER: dict[str, Any] = {
+    "learning_rate": 3e-4,
+    "n_steps": 256,  # per env; x n_envs per update
+    "batch_size": 256,
+    "n_epochs": 5,
+    "gamma": 0.98,  # ~50 windows (8 min) horizon: longer than the 145 s start-up delay
+    "gae_lambda": 0.95,
+    "ent_coef": 0.01,
+    "clip_range": 0.2,
+    "net_arch": [64, 64],
+    "n_envs": 4,
+    "episode_s": 1800.0,
+}
+
+Report = Callable[[dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    curve: list[dict[str, float]] = field(default_factory=list)
+    best: dict[str, float] | None = None
+    wall_s: float = 0.0
+
+
+def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
+                  reward: dict[str, float] | None) -> Any:
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def make(i: int) -> Callable[[], Any]:
+        def thunk() -> Any:
+            env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
+                                             reward_weights_override=reward))
+            env.reset(seed=seed * 1000 + i)
+            return env
+        return thunk
+
+    # In-process envs: two shared cores make subprocesses a loss for a 3 ms step.
+    vec = DummyVecEnv([make(i) for i in range(n_envs)])
+    vec.seed(seed)
+    return vec
+
+
+def _validate(scenario: Scenario, model: Any, ctx: F.FeatureContext, episodes: list[EvalEpisode],
+              refs: list[dict[str, Any]]) -> dict[str, float]:
+    """Validation totals, and a score averaged per episode so one costly episode does not dominate."""
+    pol = RLPolicy(model, ctx, name="rl")
+    rows = [run_policy(scenario, pol, ep) for ep in episodes]
+    agg = aggregate(rows)
+    ref = aggregate(refs)
+    per_ep = [score(float(r["cost_usd"]), float(r["slo_attainment"]), float(b["cost_usd"]), scenario.slo.target)
+              for r, b in zip(rows, refs, strict=False)]
+    return {"cost_usd": agg["cost_usd"], "slo_attainment": agg["slo_attainment"],
+            "min_episode_slo": agg["min_episode_slo"],
+            "cost_vs_ray_default": agg["cost_usd"] / ref["cost_usd"], "score": float(sum(per_ep) / len(per_ep))}
+
+
+def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
+          eval_every: int = 20_000, n_val: int = 4, reward: dict[str, float] | None = None,
+          progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
+          ) -> TrainResult:
+    """Train MaskablePPO; keep the checkpoint with the best validation score."""
+    import torch
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(1)
+    h = {**DEFAULT_HYPER, **(hyper or {})}
+    sc = scenario if not reward else scenario.model_copy(
+        update={"reward": scenario.reward.model_copy(update=reward)})
+    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward)
+    n_steps = int(h["n_steps"])
+    model = MaskablePPO(
+        "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
+        batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
+        gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
+        policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
+    ctx = F.make_context(scenario)
+    episodes = validation_episodes(scenario, n_val)
+    from autotune.policies.registry import make_policy
+
+    refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
+    ref = aggregate(refs)
+    log(f"validation: {len(episodes)} episodes ({', '.join(e.label for e in episodes)}); "
+        f"ray-default ${ref['cost_usd']:.2f} at {ref['slo_attainment']:.2%} SLO")
+    result = TrainResult(model)
+    t0 = time.monotonic()
+    best_path = Path(tempfile.mkdtemp(prefix="autotune-train-")) / "best.zip"
+
+    class Periodic(BaseCallback):
+        """Validate every ``eval_every`` steps, log the learning curve, keep the best model."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_eval = 0
+            self.bar: Any = None
+            self.task: Any = None
+
+        def _on_training_start(self) -> None:
+            if progress:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+                from autotune.cli_common import console
+
+                self.bar = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                    TimeRemainingColumn(), console=console, transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("train", total=timesteps)
+
+        def _on_step(self) -> bool:
+            if self.bar is not None:
+                self.bar.update(self.task, completed=self.num_timesteps)
+            if self.num_timesteps >= self.next_eval:
+                self.next_eval += eval_every
+                self.evaluate()
+            return True
+
+        def evaluate(self) -> None:
+            v = _validate(sc, self.model, ctx, episodes, refs)
+            point = {"timesteps": float(self.num_timesteps), "wall_s": time.monotonic() - t0, **v}
+            result.curve.append(point)
+            line = (f"{self.num_timesteps:>8} steps {point['wall_s']:6.0f}s  rl ${v['cost_usd']:.2f} "
+                    f"SLO {v['slo_attainment']:.2%} (worst {v['min_episode_slo']:.2%})  "
+                    f"= {v['cost_vs_ray_default']:.2f}x ray-default  score {v['score']:.2f}")
+            if result.best is None or v["score"] < result.best["score"]:
+                result.best = point
+                self.model.save(best_path)
+                line += "  (best)"
+            (self.bar.console.log if self.bar is not None else log)(line)
+            if report is not None:
+                report(point)
+
+        def _on_training_end(self) -> None:
+            self.evaluate()
+            if self.bar is not None:
+                self.bar.stop()
+
+    model.learn(total_timesteps=timesteps, callback=Periodic())
+    result.wall_s = time.monotonic() - t0
+    if best_path.exists():
+        result.model = MaskablePPO.load(best_path, device="cpu")
+    return result
+
+
+def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: int, hyper: dict[str, Any],
+               zip_path: Path, table: list[dict[str, float | str]], episodes: list[EvalEpisode],
+               reward: dict[str, float] | None) -> dict[str, Any]:
+    import sb3_contrib
+    import stable_baselines3
+    import torch
+
+    sc = scenario if not reward else scenario.model_copy(update={"reward": scenario.reward.model_copy(update=reward)})
+    return {
+        "policy": zip_path.stem,
+        "scenario": scenario.name,
+        "pools": [p.name for p in scenario.pools],
+        "algorithm": "sb3_contrib.MaskablePPO (MlpPolicy)",
+        "timesteps": timesteps,
+        "seed": seed,
+        "wall_time_s": round(result.wall_s, 1),
+        "hyperparameters": {**DEFAULT_HYPER, **hyper},
+        "reward_weights": reward_weights(sc),
+        "action": {"multipliers": [None if x != x else x for x in F.MULTIPLIERS],
+                   "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity)"},
+        "training_distribution": {
+            "generators": list(W.GENERATORS), "mean_rate_req_s": list(W.RATE_RANGE),
+            "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
+            "episode_s": hyper.get("episode_s", DEFAULT_HYPER["episode_s"]),
+        },
+        "held_out": {"seeds": "0..999 (benchmark, whatif)", "validation_seeds": [e.seed for e in episodes],
+                     "traces": list(W.HELD_OUT_TRACES)},
+        "validation_episodes": [e.label for e in episodes],
+        "best_checkpoint": result.best,
+        "learning_curve": result.curve,
+        "evaluation": table,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "stable_baselines3": stable_baselines3.__version__, "sb3_contrib": sb3_contrib.__version__},
+        "sha256": sha256_file(zip_path),
+    }
+
+
+def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
+                   hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = 4,
+                   reward: dict[str, float] | None = None, progress: bool = True,
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
+    out = Path(out)
+    hyper = hyper or {}
+    result = train(scenario, timesteps, seed, hyper, eval_every, n_val, reward, progress, log=log)
+    with atomic_path(out) as tmp:
+        result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
+    episodes = validation_episodes(scenario, n_val)
+    table = comparison_table(scenario, RLPolicy(result.model, F.make_context(scenario), name=f"rl:{out.stem}"),
+                             episodes)
+    card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+    return card

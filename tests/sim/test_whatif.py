@@ -1,0 +1,114 @@
+"""autotune whatif end to end: CSV columns, oracle bound, bad input."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autotune.cli import main
+from autotune.scenario import load_scenario
+from autotune.whatif import run_whatif
+from autotune.workload.arrivals import TraceOptions
+
+COLUMNS = ["policy", "requests", "slo_attainment", "p50_ms", "p95_ms", "p99_ms", "cost_usd",
+           "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped"]
+
+
+def test_whatif_writes_exact_csv_and_plot(tmp_path, capsys):
+    out, png = tmp_path / "r.csv", tmp_path / "r.png"
+    rc = main(["whatif", "--scenario", "default", "--duration", "600", "--policy", "static:3",
+               "--policy", "ray-default", "--policy", "hpa", "--out", str(out), "--plot", str(png)])
+    assert rc == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0].keys()) == COLUMNS
+    assert [r["policy"] for r in rows] == ["static:3", "ray-default", "hpa", "oracle"]
+    assert len({r["requests"] for r in rows}) == 1  # same arrivals for every policy
+    for r in rows:
+        assert 0.0 <= float(r["slo_attainment"]) <= 1.0
+        assert float(r["cost_usd"]) > 0
+    assert png.stat().st_size > 10_000
+    assert "oracle" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scenario,rate", [("default", 20.0), ("default", 300.0), ("default", 900.0),
+                                           ("mixed", 300.0)])
+def test_oracle_costs_no_more_than_any_policy_that_meets_the_slo(scenario, rate):
+    sc = load_scenario(scenario)
+    fleets = ["static:1", "static:2", "static:4", "static:8"]
+    res = run_whatif(sc, [*fleets, "ray-default", "hpa"], seed=11,
+                     options=TraceOptions(duration_s=900.0, mean_rate=rate))
+    rows = res.rows()
+    oracle = rows[-1]
+    assert oracle["policy"] == "oracle"
+    meeting = [r for r in rows[:-1] if r["slo_attainment"] >= sc.slo.target]
+    assert meeting, "no policy met the SLO: the comparison would be empty"
+    for r in meeting:
+        assert oracle["cost_usd"] <= r["cost_usd"] * 1.0001, (r["policy"], r["cost_usd"], oracle["cost_usd"])
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autotune.cli", *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+
+
+BAD_TRACES = {
+    "missing.csv": ("foo,bar\n1,2\n", "TIMESTAMP", "missing column"),
+    "negative.csv": ("start_s,requests\n0,5\n60,-1\n", "requests (line 3)", "negative count"),
+    "unsorted.csv": ("arrival_s\n0\n2\n1\n", "arrival_s (line 4)", "unsorted"),
+    "empty.csv": ("", "empty.csv", "empty file"),
+    "text.csv": ("TIMESTAMP\nyesterday\n", "TIMESTAMP (line 2)", "not a datetime"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_TRACES))
+def test_bad_trace_one_line_exit_2_nothing_written(tmp_path, name):
+    text, field, problem = BAD_TRACES[name]
+    (tmp_path / name).write_text(text)
+    proc = _run(tmp_path, "whatif", "--trace", name, "--out", "out.csv")
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert name in err and field in err and problem in err, err
+    assert not (tmp_path / "out.csv").exists()
+
+
+BAD_SCENARIOS = {
+    "unknown instance type": ("instance: L4", "instance: B200", "pools.0.instance", "unknown instance type"),
+    "negative SLO": ("latency_ms: 100", "latency_ms: -5", "slo.latency_ms", "greater than 0"),
+    "batch not allowed": ("batch_size: 8", "batch_size: 3", "pools.0", "not in batch_sizes"),
+    "typo field": ("control_interval_s: 10", "control_intervall_s: 10", "control_intervall_s", "Extra inputs"),
+    "broken yaml": ("pools:", "pools: [", "line", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCENARIOS))
+def test_bad_scenario_names_file_and_field(tmp_path, case):
+    old, new, field, problem = BAD_SCENARIOS[case]
+    text = Path("envs/default.yaml").read_text()
+    assert old in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(old, new, 1))
+    proc = _run(tmp_path, "whatif", "--scenario", str(path), "--out", "out.csv")
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "bad.yaml" in err and field in err and problem in err, err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_unknown_policy_and_scenario(tmp_path):
+    proc = _run(tmp_path, "whatif", "--policy", "magic", "--duration", "60")
+    assert proc.returncode == 2 and "--policy" in proc.stderr and "magic" in proc.stderr
+    proc = _run(tmp_path, "whatif", "--scenario", "nowhere")
+    assert proc.returncode == 2 and "no such scenario" in proc.stderr
+
+
+def test_scenarios_command_lists_every_scenario(capsys):
+    assert main(["scenarios"]) == 0
+    text = capsys.readouterr().out
+    for name in ("default", "mixed", "azure-conv", "azure-code", "nasa"):
+        assert name in text
