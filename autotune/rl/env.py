@@ -10,7 +10,7 @@ what-if summary of the same episode (tests/rl/test_env.py checks it).
 Reward per step (weights from the scenario's ``reward:`` block)::
 
     r = - cost_weight  * cost_usd / ideal_usd
-        - slo_weight   * min(missed / expected, 20) / (1 - slo.target)
+        - slo_weight   * min(missed / expected / (1 - slo.target), 20)
         - churn_weight * pools_resized
 
 ``ideal_usd`` is what the window would cost at the episode's mean load on the
@@ -19,7 +19,8 @@ most cost-efficient pool at its best batch size (at least one replica), and
 independent of the load level. ``missed`` counts requests finished over the
 SLO plus dropped ones. Dividing by ``1 - target`` makes a 99% SLO's full
 error budget (1% missed) cost as much as paying the ideal fleet's price once
-more; the cap of 20 keeps one flash-crowd window from swamping an episode.
+more; the cap of 20 per window keeps one overloaded window (a flash crowd, a
+backlog) from swamping an episode's return.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class RayServeClusterEnv(gym.Env):
         self._missed_total += int(info["missed"])
         wt = self.weights
         cost_term = wt["cost_weight"] * info["cost_usd"] / self._ideal_usd
-        slo_term = wt["slo_weight"] * min(info["missed"] / self._expected, SLO_PENALTY_CAP) * wt["slo_scale"]
+        slo_term = wt["slo_weight"] * min(info["missed"] / self._expected * wt["slo_scale"], SLO_PENALTY_CAP)
         churn_term = wt["churn_weight"] * resized
         info.update(changed=changed, resized=resized, cost_term=cost_term, slo_term=slo_term, churn_term=churn_term)
         reward = -(cost_term + slo_term + churn_term)

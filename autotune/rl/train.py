@@ -52,9 +52,9 @@ class TrainResult:
 
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
-                  reward: dict[str, float] | None) -> Any:
+                  reward: dict[str, float] | None, gamma: float) -> Any:
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     def make(i: int) -> Callable[[], Any]:
         def thunk() -> Any:
@@ -67,7 +67,10 @@ def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
     # In-process envs: two shared cores make subprocesses a loss for a 3 ms step.
     vec = DummyVecEnv([make(i) for i in range(n_envs)])
     vec.seed(seed)
-    return vec
+    # Scale rewards (not observations) by a running return std: SLO penalties and
+    # costs differ by orders of magnitude between episodes. Training-only, so
+    # inference needs no normalization statistics.
+    return VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=gamma)
 
 
 def _validate(scenario: Scenario, model: Any, ctx: F.FeatureContext, episodes: list[EvalEpisode],
@@ -97,7 +100,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     h = {**DEFAULT_HYPER, **(hyper or {})}
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
-    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward)
+    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]))
     n_steps = int(h["n_steps"])
     model = MaskablePPO(
         "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,

@@ -108,7 +108,7 @@ class ClusterSim:
 
     # -- slots ---------------------------------------------------------------
     def _alloc_slots(self, n: int) -> None:
-        qcap = max(p.spec.max_ongoing_requests for p in self.pools)
+        qcap = 1 << (max(p.spec.max_ongoing_requests for p in self.pools) - 1).bit_length()  # kernel masks
         bcap = max(max(p.spec.batch_sizes) for p in self.pools)
         rf = np.full((n, K.NRF), np.inf)
         rf[:, K.RELEASED_T] = -1.0

@@ -50,8 +50,8 @@ NPI = 3
 ONGOING_INT, LAST_T, BATCHES, BATCH_ITEMS = 0, 1, 2, 3
 NACC = 4
 # Global ints g.
-NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED = 0, 1, 2, 3, 4, 5, 6, 7
-NG = 8
+NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED, HIGH = 0, 1, 2, 3, 4, 5, 6, 7, 8
+NG = 9
 # Global floats gf.
 GMIN, RQ_INT, RQ_LAST_T = 0, 1, 2
 NGF = 3
@@ -60,7 +60,7 @@ NGF = 3
 WAITING, DONE, DROPPED = 0, 1, 2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _rand(rng: np.ndarray) -> np.uint64:
     # xorshift64*: tiny, fast, and its state is this simulator's own.
     x = rng[0]
@@ -71,12 +71,12 @@ def _rand(rng: np.ndarray) -> np.uint64:
     return x * np.uint64(2685821657736338717)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _uniform(rng: np.ndarray) -> float:
     return float(_rand(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
     if sigma <= 0.0:
         return 1.0
@@ -86,7 +86,7 @@ def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
     return np.exp(sigma * z - 0.5 * sigma * sigma)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _refresh(r, rf, g, gf):
     """Recompute replica r's next event time and the global minimum."""
     t = min(rf[r, T_LIFE], rf[r, T_WARN], rf[r, T_KILL], rf[r, BUSY_UNTIL], rf[r, BATCH_DUE])
@@ -97,7 +97,8 @@ def _refresh(r, rf, g, gf):
     elif g[GIDX] == r and t > gf[GMIN]:
         best = INF
         bi = -1
-        for k in range(rf.shape[0]):
+        # Slots above the high-water mark have never held a replica: nothing to scan.
+        for k in range(g[HIGH]):
             if rf[k, T_NEXT] < best:
                 best = rf[k, T_NEXT]
                 bi = k
@@ -105,34 +106,34 @@ def _refresh(r, rf, g, gf):
         g[GIDX] = bi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pool_ongoing_add(p, delta, t, pi, acc):
     acc[p, ONGOING_INT] += (t - acc[p, LAST_T]) * pi[p, ONGOING]
     acc[p, LAST_T] = t
     pi[p, ONGOING] += delta
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _rq_add(delta, t, g, gf):
     gf[RQ_INT] += (t - gf[RQ_LAST_T]) * g[RQ_LEN]
     gf[RQ_LAST_T] = t
     g[RQ_LEN] += delta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
     p = ri[r, POOL]
     n = min(ri[r, QLEN], pi[p, BATCH])
     head = ri[r, QHEAD]
-    cap = qbuf.shape[1]
+    mask = qbuf.shape[1] - 1  # ring capacity is a power of two
     longest = 0.0
     for k in range(n):
-        i = qbuf[r, (head + k) % cap]
+        i = qbuf[r, (head + k) & mask]
         bbuf[r, k] = i
         start_t[i] = t
         if tokens[i] > longest:
             longest = tokens[i]
-    ri[r, QHEAD] = (head + n) % cap
+    ri[r, QHEAD] = (head + n) & mask
     ri[r, QLEN] -= n
     ri[r, BN] = n
     if pf[p, MAX_TOKENS] > 0.0:
@@ -146,7 +147,7 @@ def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
     acc[p, BATCH_ITEMS] += n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
     """The @serve.batch rule, for a replica that may be idle with waiting requests."""
     if rf[r, BUSY_UNTIL] != INF or ri[r, QLEN] == 0:
@@ -157,21 +158,20 @@ def _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
         _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
-    cap = qbuf.shape[1]
-    qbuf[r, (ri[r, QHEAD] + ri[r, QLEN]) % cap] = i
+    qbuf[r, (ri[r, QHEAD] + ri[r, QLEN]) & (qbuf.shape[1] - 1)] = i
     ri[r, QLEN] += 1
     _pool_ongoing_add(ri[r, POOL], 1, t, pi, acc)
     _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ongoing(r, ri):
     return ri[r, QLEN] + ri[r, BN]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _pick_replica(ri, pi, run, g, rng):
     """Power of two choices on ongoing requests among running replicas with room."""
     n = g[N_RUN]
@@ -201,7 +201,7 @@ def _pick_replica(ri, pi, run, g, rng):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng):
     p = ri[r, POOL]
     while g[RQ_LEN] > 0 and _ongoing(r, ri) < pi[p, MAX_ONGOING]:
@@ -213,7 +213,7 @@ def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status,
         _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _remove_running(r, ri, run, g):
     pos = ri[r, RUN_POS]
     last = run[g[N_RUN] - 1]
@@ -223,7 +223,7 @@ def _remove_running(r, ri, run, g):
     ri[r, RUN_POS] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _release(r, t, rf, ri):
     ri[r, STATE] = FREE
     rf[r, RELEASED_T] = t
@@ -234,7 +234,7 @@ def _release(r, t, rf, ri):
     rf[r, BATCH_DUE] = INF
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def drain_replica(r, t, rf, ri, run, g, gf):
     """Stop sending to replica r; release it now if it holds nothing."""
     s = ri[r, STATE]
@@ -248,16 +248,16 @@ def drain_replica(r, t, rf, ri, run, g, gf):
     _refresh(r, rf, g, gf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g):
     if ri[r, STATE] == RUNNING:
         _remove_running(r, ri, run, g)
-    cap = qbuf.shape[1]
+    mask = qbuf.shape[1] - 1
     lost = ri[r, BN] + ri[r, QLEN]
     for k in range(ri[r, BN]):
         status[bbuf[r, k]] = DROPPED
     for k in range(ri[r, QLEN]):
-        status[qbuf[r, (ri[r, QHEAD] + k) % cap]] = DROPPED
+        status[qbuf[r, (ri[r, QHEAD] + k) & mask]] = DROPPED
     if lost > 0:
         _pool_ongoing_add(ri[r, POOL], -lost, t, pi, acc)
     g[DROP_N] += lost
@@ -267,7 +267,7 @@ def _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g):
     _release(r, t, rf, ri)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
     if ri[r, STATE] == PENDING:
         ri[r, STATE] = STARTING
@@ -281,12 +281,13 @@ def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, r
         _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def start_replica(r, t, pool, node_ready_s, load_s, warn_s, kill_s,
                   rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
     """Put a new replica of ``pool`` in slot r; it runs once its node is ready and the model loaded."""
     ri[r, STATE] = PENDING
     ri[r, POOL] = pool
+    g[HIGH] = max(g[HIGH], r + 1)
     ri[r, QHEAD] = 0
     ri[r, QLEN] = 0
     ri[r, BN] = 0
@@ -304,7 +305,7 @@ def start_replica(r, t, pool, node_ready_s, load_s, warn_s, kill_s,
     _refresh(r, rf, g, gf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, status, done_idx,
                    acc, run, g, gf, rng):
     if rf[r, T_KILL] <= t:
@@ -335,7 +336,7 @@ def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, 
     _refresh(r, rf, g, gf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_until(t_end, arr_t, tokens, start_t, finish_t, status, done_idx,
               rf, ri, pf, pi, qbuf, bbuf, acc, run, g, gf, rng):
     """Process every event up to and including time ``t_end``."""

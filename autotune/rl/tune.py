@@ -1,0 +1,177 @@
+"""``autotune tune``: Ray Tune sweeps with ASHA, on a local Ray or an existing cluster.
+
+Two sweeps share one machinery and one objective (:func:`autotune.rl.evaluation.score`:
+cost relative to ``ray-default`` per tuning episode plus a steep charge per
+point of SLO shortfall), so the RL policy is compared with the strongest rule:
+
+- ``ray``: Ray Serve's autoscaling knobs (target_ongoing_requests, delays,
+  look-back, scaling factors); each trial simulates the tuning episodes one
+  after another and reports a running score, so ASHA drops bad configs after
+  an episode or two. The best becomes ``policies/<scenario>-ray-tuned.json``,
+  which ``--policy ray-tuned`` loads.
+- ``ppo``: PPO hyperparameters and reward weights; each trial trains and
+  reports its validation score at checkpoints (ASHA over timesteps). The best
+  config is written to ``policies/<scenario>-ppo-tune.json``.
+
+Tuning episodes use validation seeds (5000+), never the benchmark's (0..999).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from autotune.fileio import write_text_atomic
+from autotune.paths import POLICIES
+from autotune.scenario import RayAutoscalerSpec, Scenario
+
+Log = Callable[[str], None]
+N_TUNE_EPISODES = 4
+
+
+def _init_ray(address: str | None, num_cpus: int) -> None:
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # "local" starts a private Ray even when another cluster runs on this host;
+    # a bare ray.init() would attach to that cluster.
+    if address:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True,
+                 log_to_driver=False)
+
+
+def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
+    """One Ray-autoscaler config, scored episode by episode (ASHA's time axis)."""
+    from ray import tune
+
+    from autotune.policies.ray_default import RayDefaultPolicy
+    from autotune.policies.registry import make_policy
+    from autotune.rl.evaluation import run_policy, score, validation_episodes
+
+    sc = Scenario.model_validate_json(scenario_json)
+    cfg = RayAutoscalerSpec(**config)
+    pol = RayDefaultPolicy(tuple(sc.pools), cfg, name="ray-tuned")
+    ref = make_policy("ray-default", sc)
+    scores: list[float] = []
+    slo_min = 1.0
+    for k, ep in enumerate(validation_episodes(sc, N_TUNE_EPISODES)):
+        r, b = run_policy(sc, pol, ep), run_policy(sc, ref, ep)
+        scores.append(score(float(r["cost_usd"]), float(r["slo_attainment"]), float(b["cost_usd"]), sc.slo.target))
+        slo_min = min(slo_min, float(r["slo_attainment"]))
+        tune.report({"score": sum(scores) / len(scores), "episodes": k + 1, "min_slo": slo_min})
+
+
+def ray_search_space() -> dict[str, Any]:
+    from ray import tune
+
+    return {
+        "target_ongoing_requests": tune.loguniform(1.0, 64.0),
+        "upscale_delay_s": tune.uniform(0.0, 60.0),
+        "downscale_delay_s": tune.loguniform(20.0, 900.0),
+        "look_back_period_s": tune.uniform(10.0, 60.0),
+        "upscaling_factor": tune.uniform(0.5, 3.0),
+        "downscaling_factor": tune.uniform(0.2, 1.0),
+    }
+
+
+def _run(trainable: Any, space: dict[str, Any], trials: int, time_attr: str, max_t: int, grace: int,
+         name: str, concurrent: int) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    sched = ASHAScheduler(time_attr=time_attr, max_t=max_t, grace_period=grace, reduction_factor=2)
+    tuner = tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(metric="score", mode="min", scheduler=sched, num_samples=trials,
+                                    max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(name=name, storage_path=str(Path("/tmp") / "autotune-ray-results"),
+                                  verbose=0),
+    )
+    return tuner.fit()
+
+
+def tune_ray_baseline(scenario: Scenario, trials: int, address: str | None = None, log: Log = print,
+                      out: Path | None = None, concurrent: int = 2) -> dict[str, Any]:
+    """Sweep the Ray autoscaler knobs; write the best to ``policies/<scenario>-ray-tuned.json``."""
+    from ray import tune
+
+    _init_ray(address, concurrent)
+    t0 = time.monotonic()
+    results = _run(tune.with_parameters(_ray_trial, scenario_json=scenario.model_dump_json()),
+                   ray_search_space(), trials, "episodes", N_TUNE_EPISODES, 1, f"ray-{scenario.name}", concurrent)
+    best = results.get_best_result(metric="score", mode="min", scope="last")
+    if best.metrics is None or best.metrics.get("episodes") != N_TUNE_EPISODES:
+        # ASHA may leave the lowest last score on a trial it stopped early; want a complete one.
+        done = [r for r in results if r.metrics and r.metrics.get("episodes") == N_TUNE_EPISODES]
+        best = min(done, key=lambda r: r.metrics["score"])
+    cfg = RayAutoscalerSpec(**best.config)
+    data = {
+        "ray_autoscaler": cfg.model_dump(),
+        "scenario": scenario.name,
+        "objective": "mean over tuning episodes of cost / ray-default cost + 100 x SLO shortfall (lower is better)",
+        "score": best.metrics["score"],
+        "min_episode_slo": best.metrics["min_slo"],
+        "trials": trials,
+        "scheduler": "ASHA over episodes (grace 1, reduction 2)",
+        "tuning_episodes": f"{N_TUNE_EPISODES} validation episodes, seeds 5000+",
+        "wall_time_s": round(time.monotonic() - t0, 1),
+    }
+    path = out or POLICIES / f"{scenario.name}-ray-tuned.json"
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    log(f"ray-tuned for {scenario.name}: score {data['score']:.3f} (ray-default = 1.0) -> {path}")
+    return data
+
+
+def _ppo_trial(config: dict[str, Any], scenario_json: str, timesteps: int) -> None:
+    from ray import tune
+
+    from autotune.rl.train import train
+
+    sc = Scenario.model_validate_json(scenario_json)
+    reward = {"slo_weight": config.pop("slo_weight"), "churn_weight": config.pop("churn_weight")}
+    train(sc, timesteps, seed=0, hyper=config, eval_every=max(timesteps // 6, 1000), n_val=2, reward=reward,
+          progress=False, report=lambda p: tune.report({"score": p["score"], "timesteps": p["timesteps"]}),
+          log=lambda s: None)
+
+
+def ppo_search_space() -> dict[str, Any]:
+    from ray import tune
+
+    return {
+        "learning_rate": tune.loguniform(1e-4, 1e-3),
+        "n_epochs": tune.choice([4, 8]),
+        "gamma": tune.choice([0.95, 0.98, 0.99]),
+        "ent_coef": tune.loguniform(1e-3, 3e-2),
+        "net_arch": tune.choice([[64, 64], [128, 128]]),
+        "slo_weight": tune.uniform(0.5, 3.0),
+        "churn_weight": tune.loguniform(1e-3, 0.1),
+    }
+
+
+def tune_ppo(scenario: Scenario, trials: int, timesteps: int, address: str | None = None, log: Log = print,
+             out: Path | None = None, concurrent: int = 1) -> dict[str, Any]:
+    """Sweep PPO hyperparameters and reward weights; write the best to ``policies/<scenario>-ppo-tune.json``."""
+    from ray import tune
+
+    _init_ray(address, concurrent)
+    t0 = time.monotonic()
+    trainable = tune.with_parameters(_ppo_trial, scenario_json=scenario.model_dump_json(), timesteps=timesteps)
+    results = _run(tune.with_resources(trainable, {"cpu": 1}), ppo_search_space(), trials, "timesteps", timesteps,
+                   max(timesteps // 3, 1), f"ppo-{scenario.name}", concurrent)
+    best = results.get_best_result(metric="score", mode="min", scope="all")
+    data = {"scenario": scenario.name, "best_config": best.config, "score": best.metrics["score"],
+            "trials": trials, "timesteps_per_trial": timesteps, "scheduler": "ASHA over timesteps",
+            "all": [{"config": r.config, "score": r.metrics.get("score") if r.metrics else None} for r in results],
+            "wall_time_s": round(time.monotonic() - t0, 1)}
+    path = out or POLICIES / f"{scenario.name}-ppo-tune.json"
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    log(f"ppo tune for {scenario.name}: best score {data['score']:.3f} -> {path}")
+    return data
