@@ -78,11 +78,18 @@ def _uniform(rng: np.ndarray) -> float:
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
+    """Mean-one log-normal multiplier.
+
+    The normal deviate is the Irwin-Hall sum of four 16-bit uniforms from one draw
+    (variance-scaled): a third of the cost of Box-Muller, on the hot path once per
+    batch, and its tails stop at 3.5 sigma, as a GPU's batch times do.
+    """
     if sigma <= 0.0:
         return 1.0
-    u1 = max(_uniform(rng), 1e-300)
-    u2 = _uniform(rng)
-    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    x = _rand(rng)
+    m = np.uint64(0xFFFF)
+    s = (x & m) + ((x >> np.uint64(16)) & m) + ((x >> np.uint64(32)) & m) + (x >> np.uint64(48))
+    z = (float(s) * (1.0 / 65536.0) - 2.0) * 1.7320508075688772  # sqrt(12 / 4)
     return np.exp(sigma * z - 0.5 * sigma * sigma)
 
 
@@ -177,10 +184,13 @@ def _pick_replica(ri, pi, run, g, rng):
     n = g[N_RUN]
     if n == 0:
         return -1
-    a = run[_rand(rng) % np.uint64(n)]
+    # One 64-bit draw gives both picks; Lemire's multiply-shift maps each 32-bit half
+    # onto [0, n) without a division.
+    x = _rand(rng)
+    a = run[((x >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)]
     best = a
     if n > 1:
-        j = _rand(rng) % np.uint64(n - 1)
+        j = ((x & np.uint64(0xFFFFFFFF)) * np.uint64(n - 1)) >> np.uint64(32)
         b = run[j]
         if b == a:
             b = run[n - 1]
