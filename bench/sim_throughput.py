@@ -43,7 +43,8 @@ def main() -> None:
     s = res.summary()
     print(f"{len(arr):,} requests, {s['slo_attainment']:.2%} within SLO, p99 {s['p99_ms']:.1f} ms, "
           f"mean batch {sum(w.mean_batch['l4'] for w in res.windows) / len(res.windows):.1f}")
-    print(f"best of {args.repeat}: {best:.3f} s CPU ({best_wall:.3f} s wall, {len(arr) / best_wall:,.0f} req/s by wall)")
+    wall_rate = len(arr) / best_wall
+    print(f"best of {args.repeat}: {best:.3f} s CPU ({best_wall:.3f} s wall, {wall_rate:,.0f} req/s by wall)")
     print(f"simulated_requests_per_s={len(arr) / best:.0f}")
 
 
