@@ -20,7 +20,7 @@ PLUGINS = ("autotune.rl.cli", "autotune.live.cli")
 def _cmd_whatif(args: argparse.Namespace) -> int:
     from autotune.scenario import load_scenario
     from autotune.sim.run import SUMMARY_COLUMNS
-    from autotune.whatif import plot, run_whatif, write_csv
+    from autotune.whatif import plot, run_whatif, write_csv, write_records
     from autotune.workload.arrivals import build_arrivals
 
     scenario = load_scenario(args.scenario)
@@ -52,6 +52,9 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     if args.plot:
         plot(result, args.plot)
         console.print(f"wrote {args.plot}")
+    if args.records:
+        files = write_records(result, args.records)
+        console.print(f"wrote {len(files)} record files to {args.records}")
     return 0
 
 
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="CSV file, one row per policy plus oracle")
     p.add_argument("--plot", help="PNG file: load, replicas by pool and latency over time")
+    p.add_argument("--records", metavar="DIR", help="write per-request and per-window CSVs for each policy")
     add_trace_options(p)
     p.set_defaults(func=_cmd_whatif)
     p = sub.add_parser("scenarios", help="list the scenarios with pools, SLO and nominal load")

@@ -65,6 +65,33 @@ def write_csv(result: WhatIf, path: str | Path) -> None:
     write_atomic(path, writer)
 
 
+def write_records(result: WhatIf, folder: str | Path) -> list[Path]:
+    """Per policy: ``POLICY.requests.csv`` (one row a request) and ``POLICY.windows.csv`` (one a window)."""
+    folder = Path(folder)
+    written = []
+    for res in result.results:
+        stem = res.policy.replace("/", "_").replace(":", "_")
+        req = res.request_records()
+
+        def requests(fh, req=req) -> None:  # type: ignore[no-untyped-def]
+            w = csv.writer(fh)
+            w.writerow(req.dtype.names)
+            for row in req.tolist():
+                w.writerow([_fmt(v) if isinstance(v, float) else v for v in row])
+
+        windows = res.window_records()
+
+        def window_rows(fh, windows=windows) -> None:  # type: ignore[no-untyped-def]
+            w = csv.DictWriter(fh, fieldnames=list(windows[0]))
+            w.writeheader()
+            w.writerows({k: _fmt(v) for k, v in row.items()} for row in windows)
+
+        for name, writer in ((f"{stem}.requests.csv", requests), (f"{stem}.windows.csv", window_rows)):
+            write_atomic(folder / name, writer)
+            written.append(folder / name)
+    return written
+
+
 def plot(result: WhatIf, path: str | Path) -> None:
     """Load, replicas by pool and latency over time: one panel column per policy."""
     import matplotlib

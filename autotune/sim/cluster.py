@@ -77,6 +77,7 @@ class ClusterSim:
         self.tokens = np.ascontiguousarray(arrivals.tokens, dtype=np.float32)
         self.start_t = np.full(n, np.nan)
         self.finish_t = np.full(n, np.nan)
+        self.served = np.full(n, -1, dtype=np.int64)  # replica id that finished the request
         self.status = np.zeros(n, dtype=np.int8)
         self.done_idx = np.zeros(n, dtype=np.int64)
         P = len(self.pools)
@@ -97,6 +98,7 @@ class ClusterSim:
         slots = sum(p.spec.max_replicas for p in self.pools) * 2 + self.config.extra_slots
         self._alloc_slots(slots)
         self.nodes: list[Node] = []
+        self.replica_pool: list[int] = []  # replica id -> pool index; ids are never reused
         self.slot_node: dict[int, Node] = {}
         self.windows: list[Window] = []
         self._done_mark = 0
@@ -157,7 +159,9 @@ class ClusterSim:
             node.slot, node.idle_since = slot, math.nan
             self.slot_node[slot] = node
             load = 0.0 if (warm or self.config.instant_start) else p.load_s
-            K.start_replica(slot, self.now, p.index, max(node.ready_s, self.now), load, node.warn_s, node.kill_s,
+            self.replica_pool.append(p.index)
+            K.start_replica(slot, len(self.replica_pool) - 1, self.now, p.index, max(node.ready_s, self.now), load,
+                            node.warn_s, node.kill_s,
                             self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.tokens, self.start_t,
                             self.status, self.acc, self.run, self.g, self.gf, self.krng)
 
@@ -243,7 +247,7 @@ class ClusterSim:
         self.acc[:, K.LAST_T] = t0
         self.gf[K.RQ_INT] = 0.0
         self.gf[K.RQ_LAST_T] = t0
-        K.run_until(t1, self.arr_t, self.tokens, self.start_t, self.finish_t, self.status, self.done_idx,
+        K.run_until(t1, self.arr_t, self.tokens, self.start_t, self.finish_t, self.served, self.status, self.done_idx,
                     self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.acc, self.run, self.g,
                     self.gf, self.krng)
         self.now = t1

@@ -38,8 +38,8 @@ FREE, PENDING, STARTING, RUNNING, DRAINING = 0, 1, 2, 3, 4
 T_LIFE, T_WARN, T_KILL, BUSY_UNTIL, BATCH_DUE, T_NEXT, RELEASED_T, LOAD_S = 0, 1, 2, 3, 4, 5, 6, 7
 NRF = 8
 # Columns of ri (int64 per replica slot).
-STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED = 0, 1, 2, 3, 4, 5, 6
-NRI = 7
+STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED, RID = 0, 1, 2, 3, 4, 5, 6, 7
+NRI = 8
 # Columns of pf (float64 per pool).
 FIXED_MS, PER_ITEM_MS, PER_TOKEN_MS, TIMEOUT_S, NOISE_SIGMA, MAX_TOKENS = 0, 1, 2, 3, 4, 5
 NPF = 6
@@ -292,11 +292,12 @@ def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, r
 
 
 @njit(cache=True, error_model="numpy")
-def start_replica(r, t, pool, node_ready_s, load_s, warn_s, kill_s,
+def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
                   rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
     """Put a new replica of ``pool`` in slot r; it runs once its node is ready and the model loaded."""
     ri[r, STATE] = PENDING
     ri[r, POOL] = pool
+    ri[r, RID] = rid
     g[HIGH] = max(g[HIGH], r + 1)
     ri[r, QHEAD] = 0
     ri[r, QLEN] = 0
@@ -316,7 +317,7 @@ def start_replica(r, t, pool, node_ready_s, load_s, warn_s, kill_s,
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, status, done_idx,
+def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, served, status, done_idx,
                    acc, run, g, gf, rng):
     if rf[r, T_KILL] <= t:
         _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g)
@@ -325,6 +326,7 @@ def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, 
         for k in range(n):
             i = bbuf[r, k]
             finish_t[i] = t
+            served[i] = ri[r, RID]
             status[i] = DONE
             done_idx[g[DONE_N]] = i
             g[DONE_N] += 1
@@ -347,7 +349,7 @@ def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, 
 
 
 @njit(cache=True, error_model="numpy")
-def run_until(t_end, arr_t, tokens, start_t, finish_t, status, done_idx,
+def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
               rf, ri, pf, pi, qbuf, bbuf, acc, run, g, gf, rng):
     """Process every event up to and including time ``t_end``."""
     n_arr = arr_t.shape[0]
@@ -358,7 +360,7 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, status, done_idx,
         if tr <= ta:
             if tr > t_end:
                 break
-            _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, status,
+            _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, served, status,
                            done_idx, acc, run, g, gf, rng)
         else:
             if ta > t_end:

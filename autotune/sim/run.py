@@ -34,6 +34,40 @@ class SimResult:
         done = self.sim.status == K.DONE
         return (self.sim.finish_t[done] - self.sim.arr_t[done]) * 1e3
 
+    def request_records(self) -> np.ndarray:
+        """One row per request: arrival, start, finish (s; NaN if dropped), pool, replica (-1 if dropped)."""
+        s = self.sim
+        pools = np.array([p.name for p in s.pools] + [""], dtype=object)
+        rep_pool = np.array(s.replica_pool + [-1], dtype=np.int64)
+        out = np.empty(len(s.arrivals), dtype=[("arrival_s", "f8"), ("start_s", "f8"), ("finish_s", "f8"),
+                                               ("pool", "O"), ("replica", "i8"), ("dropped", "?")])
+        out["arrival_s"], out["start_s"], out["finish_s"] = s.arr_t, s.start_t, s.finish_t
+        out["replica"] = s.served
+        out["pool"] = pools[rep_pool[s.served]]
+        out["dropped"] = s.status == K.DROPPED
+        return out
+
+    def window_records(self) -> list[dict[str, float | int | str]]:
+        """One row per control window: load, queue, latency, fleet by pool and state, batch, cost, decision."""
+        rows = []
+        for w in self.windows:
+            o = w.obs
+            assert o is not None
+            row: dict[str, float | int | str] = {
+                "t0_s": w.t0, "t1_s": w.t1, "arrival_rate": o.arrival_rate, "completed": w.completed,
+                "dropped": w.dropped, "queued": o.queued_requests, "p50_ms": o.p50_ms, "p95_ms": o.p95_ms,
+                "p99_ms": o.p99_ms, "slo_attainment": o.slo_attainment, "cost_usd": w.cost_usd,
+            }
+            for p in o.pools:
+                for state in ("running", "starting", "pending", "draining"):
+                    row[f"{p.name}_{state}"] = getattr(p, state)
+                row[f"{p.name}_batch_size"] = p.batch_size
+                row[f"{p.name}_mean_batch"] = w.mean_batch[p.name]
+                row[f"{p.name}_ongoing"] = p.ongoing_requests
+            row["decision"] = w.decision.reason if w.decision else ""
+            rows.append(row)
+        return rows
+
     def summary(self) -> dict[str, float | int | str]:
         s = self.sim
         n = len(s.arrivals)

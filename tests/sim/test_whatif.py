@@ -112,3 +112,17 @@ def test_scenarios_command_lists_every_scenario(capsys):
     text = capsys.readouterr().out
     for name in ("default", "mixed", "azure-conv", "azure-code", "nasa"):
         assert name in text
+
+
+def test_records_per_request_and_per_window(tmp_path):
+    rc = main(["whatif", "--scenario", "mixed", "--duration", "300", "--policy", "ray-default",
+               "--records", str(tmp_path)])
+    assert rc == 0
+    reqs = list(csv.DictReader((tmp_path / "ray-default.requests.csv").open()))
+    assert list(reqs[0]) == ["arrival_s", "start_s", "finish_s", "pool", "replica", "dropped"]
+    done = [r for r in reqs if r["dropped"] == "False"]
+    assert {r["pool"] for r in done} <= {"l4-spot", "l4", "t4", "a100"} and len({r["replica"] for r in done}) >= 2
+    assert all(float(r["arrival_s"]) <= float(r["start_s"]) <= float(r["finish_s"]) for r in done)
+    wins = list(csv.DictReader((tmp_path / "ray-default.windows.csv").open()))
+    assert len(wins) == 33 and "l4-spot_running" in wins[0] and "decision" in wins[0]
+    assert (tmp_path / "oracle.windows.csv").exists()
