@@ -18,12 +18,14 @@ PLUGINS = ("autotune.rl.cli", "autotune.live.cli")
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from autotune.scenario import load_scenario
+    from autotune.scenario import load_scenario, with_instance
     from autotune.sim.run import SUMMARY_COLUMNS
     from autotune.whatif import plot, run_whatif, write_csv, write_records
     from autotune.workload.arrivals import build_arrivals
 
     scenario = load_scenario(args.scenario)
+    if args.instance:
+        scenario = with_instance(scenario, args.instance)
     arrivals = build_arrivals(scenario, args.seed, trace_options(args))
     if len(arrivals) == 0:
         raise InputError(args.trace or args.scenario, "workload", "no arrivals in the selected span")
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", action="append", help="policy: static[:N], ray-default, ray-tuned, hpa, or a .zip "
                                                      "(repeatable; default: static, ray-default, hpa)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
     p.add_argument("--out", help="CSV file, one row per policy plus oracle")
     p.add_argument("--plot", help="PNG file: load, replicas by pool and latency over time")
     p.add_argument("--records", metavar="DIR", help="write per-request and per-window CSVs for each policy")

@@ -277,3 +277,12 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if trace is not None and not trace.exists():
         raise InputError(path, "workload.trace", f"trace file {trace} does not exist")
     return sc
+
+
+def with_instance(scenario: Scenario, instance: str) -> Scenario:
+    """The same scenario with every pool on GPU type ``instance`` (what if we ran on an H100?)."""
+    if instance not in instance_catalog():
+        known = ", ".join(instance_catalog())
+        raise InputError("command line", "--instance", f"unknown instance type {instance!r} (known: {known})")
+    pools = [p.model_copy(update={"instance": instance}) for p in scenario.pools]
+    return scenario.model_copy(update={"pools": pools, "name": f"{scenario.name}@{instance}"})

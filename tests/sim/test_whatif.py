@@ -126,3 +126,14 @@ def test_records_per_request_and_per_window(tmp_path):
     wins = list(csv.DictReader((tmp_path / "ray-default.windows.csv").open()))
     assert len(wins) == 33 and "l4-spot_running" in wins[0] and "decision" in wins[0]
     assert (tmp_path / "oracle.windows.csv").exists()
+
+
+def test_instance_override_answers_what_if_on_another_gpu(tmp_path):
+    rows = {}
+    for gpu in ("T4", "H100"):
+        out = tmp_path / f"{gpu}.csv"
+        assert main(["whatif", "--duration", "600", "--policy", "static:2", "--instance", gpu, "--out", str(out)]) == 0
+        rows[gpu] = {r["policy"]: r for r in csv.DictReader(out.open())}
+    # Same fleet: the H100 costs more per hour and serves faster.
+    assert float(rows["H100"]["static:2"]["cost_usd"]) > 10 * float(rows["T4"]["static:2"]["cost_usd"])
+    assert float(rows["H100"]["static:2"]["p50_ms"]) < float(rows["T4"]["static:2"]["p50_ms"])
