@@ -132,6 +132,8 @@ class Scenario(_Strict):
     pools: list[PoolSpec] = Field(min_length=1)
     workload: WorkloadSpec
     max_queued_requests: int = Field(default=-1, ge=-1, description="-1: unbounded (Ray's default)")
+    proxy_overhead_ms: float = Field(default=1.0, ge=0, description="HTTP proxy and handle time per request "
+                                     "before routing (an estimate: about 1 ms per request on Ray Serve's proxy)")
     node_idle_timeout_s: float = Field(default=60.0, ge=0, description="Ray autoscaler idle node timeout")
     spot_warning_s: float = Field(default=120.0, ge=0, description="AWS two-minute notice")
     drain_s: float = Field(default=30.0, ge=0, description="Simulated time after the last arrival")

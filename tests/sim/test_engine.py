@@ -86,7 +86,7 @@ def _one_replica(batch: int, timeout: float, times: list[float], max_ongoing: in
     sizes = sorted({1, 2, 4, 8, batch} & set(range(1, max_ongoing + 1)))
     sc = tweak(load_scenario("default"), pool={"batch_sizes": sizes, "batch_size": batch,
                                                "batch_wait_timeout_s": timeout, "max_ongoing_requests": max_ongoing,
-                                               "initial_replicas": 1})
+                                               "initial_replicas": 1}, proxy_overhead_ms=0.0)
     sim = ClusterSim(sc, arrivals_at(times, 5.0), seed=0)
     sim.pf[:, K.NOISE_SIGMA] = 0.0
     pool = sc.runtime_pools()[0]
@@ -131,7 +131,7 @@ def test_md1_waiting_time_matches_pollaczek_khinchine():
     """One replica, batch 1, no timeout, no noise: an M/D/1 queue."""
     sc = tweak(load_scenario("default"), pool={"batch_sizes": [1], "batch_size": 1, "batch_wait_timeout_s": 0.0,
                                                "max_ongoing_requests": 100000, "initial_replicas": 1,
-                                               "min_replicas": 1, "max_replicas": 1})
+                                               "min_replicas": 1, "max_replicas": 1}, proxy_overhead_ms=0.0)
     p = sc.runtime_pools()[0]
     d = p.batch_ms(1) / 1e3
     rho = 0.5
@@ -174,3 +174,14 @@ def test_oracle_config_starts_instantly(default_scenario):
     sim = ClusterSim(default_scenario, arrivals_at([], 60.0), seed=0, config=SimConfig(instant_start=True))
     sim.apply(Decision({"l4": 5}, "up"))
     assert sim.counts()["l4"]["running"] == 5
+
+
+def test_proxy_overhead_delays_routing_and_counts_in_latency():
+    sc = tweak(load_scenario("default"), pool={"batch_wait_timeout_s": 0.0, "initial_replicas": 1},
+               proxy_overhead_ms=2.0)
+    sim = ClusterSim(sc, arrivals_at([1.0], 5.0), seed=0)
+    sim.pf[:, K.NOISE_SIGMA] = 0.0
+    w = sim.run_until(5.0)
+    p = sc.runtime_pools()[0]
+    assert sim.start_t[0] == pytest.approx(1.002)
+    assert w.latency_ms[0] == pytest.approx(2.0 + p.batch_ms(1))
