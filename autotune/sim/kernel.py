@@ -35,8 +35,8 @@ INF = np.inf
 FREE, PENDING, STARTING, RUNNING, DRAINING = 0, 1, 2, 3, 4
 
 # Columns of rf (float64 per replica slot).
-T_LIFE, T_WARN, T_KILL, BUSY_UNTIL, BATCH_DUE, T_NEXT, RELEASED_T, LOAD_S = 0, 1, 2, 3, 4, 5, 6, 7
-NRF = 8
+T_LIFE, T_WARN, T_KILL, BUSY_UNTIL, BATCH_DUE, RELEASED_T, LOAD_S = 0, 1, 2, 3, 4, 5, 6
+NRF = 7
 # Columns of ri (int64 per replica slot).
 STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED, RID = 0, 1, 2, 3, 4, 5, 6, 7
 NRI = 8
@@ -52,7 +52,8 @@ NACC = 4
 # Global ints g.
 NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED, HIGH = 0, 1, 2, 3, 4, 5, 6, 7, 8
 NG = 9
-# Global floats gf.
+# Global floats gf; after them, from NGF on, each slot's next event time, kept
+# contiguous so that finding the earliest is a short linear scan.
 GMIN, RQ_INT, RQ_LAST_T = 0, 1, 2
 NGF = 3
 
@@ -97,7 +98,7 @@ def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
 def _refresh(r, rf, g, gf):
     """Recompute replica r's next event time and the global minimum."""
     t = min(rf[r, T_LIFE], rf[r, T_WARN], rf[r, T_KILL], rf[r, BUSY_UNTIL], rf[r, BATCH_DUE])
-    rf[r, T_NEXT] = t
+    gf[NGF + r] = t
     if t < gf[GMIN]:
         gf[GMIN] = t
         g[GIDX] = r
@@ -106,8 +107,8 @@ def _refresh(r, rf, g, gf):
         bi = -1
         # Slots above the high-water mark have never held a replica: nothing to scan.
         for k in range(g[HIGH]):
-            if rf[k, T_NEXT] < best:
-                best = rf[k, T_NEXT]
+            if gf[NGF + k] < best:
+                best = gf[NGF + k]
                 bi = k
         gf[GMIN] = best
         g[GIDX] = bi
@@ -369,8 +370,10 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
             if g[RQ_LEN] == 0:
                 r = _pick_replica(ri, pi, run, g, rng)
                 if r >= 0:
+                    idle = rf[r, BUSY_UNTIL] == INF  # a busy replica's next event cannot change
                     _assign(r, ia, ta, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
-                    _refresh(r, rf, g, gf)
+                    if idle:
+                        _refresh(r, rf, g, gf)
                     continue
                 g[RQ_HEAD] = ia
             if g[MAX_QUEUED] >= 0 and g[RQ_LEN] >= g[MAX_QUEUED]:
@@ -380,3 +383,16 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
                     g[RQ_HEAD] = ia + 1
             else:
                 _rq_add(1, ta, g, gf)
+
+
+@njit(cache=True, error_model="numpy")
+def window_latencies(done_idx, lo, hi, arr_t, finish_t, slo_ms, out):
+    """Latencies (ms, float32) of the requests finished in a window; returns how many were on time."""
+    on_time = 0
+    for k in range(hi - lo):
+        i = done_idx[lo + k]
+        v = (finish_t[i] - arr_t[i]) * 1e3
+        out[k] = v
+        if v <= slo_ms:
+            on_time += 1
+    return on_time
