@@ -135,14 +135,17 @@ class ClusterSim:
         ri[:, K.RUN_POS] = -1
         qbuf = np.zeros((n, qcap), dtype=np.int64)
         bbuf = np.zeros((n, bcap), dtype=np.int64)
+        fbuf = np.zeros((n, qcap), dtype=np.int64)  # sizes of closed batches waiting for the GPU
         run = np.zeros(n, dtype=np.int64)
         gf = np.full(K.NGF + n, np.inf)
         gf[: K.NGF] = [np.inf, 0.0, 0.0]
         if hasattr(self, "rf"):
             m = self.rf.shape[0]
             rf[:m], ri[:m], qbuf[:m], bbuf[:m], run[:m] = self.rf, self.ri, self.qbuf, self.bbuf, self.run
+            fbuf[:m] = self.fbuf
             gf[: K.NGF + m] = self.gf
         self.rf, self.ri, self.qbuf, self.bbuf, self.run, self.gf = rf, ri, qbuf, bbuf, run, gf
+        self.fbuf = fbuf
 
     def _free_slot(self) -> int:
         free = np.flatnonzero((self.ri[:, K.STATE] == K.FREE) & (self.rf[:, K.RELEASED_T] < 0))
@@ -151,10 +154,6 @@ class ClusterSim:
             self._alloc_slots(self.rf.shape[0] * 2)
             return self._free_slot()
         return int(free[0])
-
-    def _kernel_args(self) -> tuple:
-        return (self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.tokens, self.start_t,
-                self.status, self.acc, self.run, self.g, self.gf, self.krng)
 
     # -- fleet changes -------------------------------------------------------
     def _new_node(self, p: PoolRuntime) -> Node:
@@ -181,9 +180,9 @@ class ClusterSim:
             load = 0.0 if (warm or self.config.instant_start) else p.load_s
             self.replica_pool.append(p.index)
             K.start_replica(slot, len(self.replica_pool) - 1, self.now, p.index, max(node.ready_s, self.now), load,
-                            node.warn_s, node.kill_s,
-                            self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.tokens, self.start_t,
-                            self.status, self.acc, self.run, self.g, self.gf, self.krng)
+                            node.warn_s, node.kill_s, self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf,
+                            self.fbuf, self.tokens, self.start_t, self.status, self.acc, self.run, self.g, self.gf,
+                            self.krng)
 
     def _scale_down(self, p: PoolRuntime, k: int) -> None:
         st = self.ri[:, K.STATE]
@@ -267,7 +266,7 @@ class ClusterSim:
         self.gf[K.RQ_INT] = 0.0
         self.gf[K.RQ_LAST_T] = t0
         K.run_until(t1, self.route_t, self.tokens, self.start_t, self.finish_t, self.served, self.status, self.done_idx,
-                    self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.acc, self.run, self.g,
+                    self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.fbuf, self.acc, self.run, self.g,
                     self.gf, self.krng)
         self.now = t1
         # Close the time integrals at the window's end.

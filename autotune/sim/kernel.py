@@ -9,10 +9,11 @@ What it models, following Ray Serve 2.60:
 - the router picks a replica by power of two choices on ongoing requests and
   never exceeds ``max_ongoing_requests``; when every replica is full, requests
   wait in a FIFO router queue (optionally capped: ``max_queued_requests``);
-- each replica batches like ``@serve.batch`` with one batch in flight: when it
-  is free it takes the first waiting request, then starts the batch as soon as
-  ``max_batch_size`` requests wait or ``batch_wait_timeout_s`` has passed since
-  it took the first one;
+- each replica batches like ``@serve.batch`` in Ray 2.60 (``serve/batching.py``):
+  the batcher opens a batch with the first request it takes and closes it when
+  ``max_batch_size`` requests have joined or ``batch_wait_timeout_s`` has passed;
+  it does not wait for the GPU, so under steady load closed batches queue (FIFO,
+  ``max_concurrent_batches`` = 1) and stay small;
 - replica lifecycle: pending node -> starting (model load) -> running ->
   draining (no new requests, finishes what it holds) -> released; a spot
   replica is drained at its interruption warning and killed (its requests
@@ -35,11 +36,12 @@ INF = np.inf
 FREE, PENDING, STARTING, RUNNING, DRAINING = 0, 1, 2, 3, 4
 
 # Columns of rf (float64 per replica slot).
+# BATCH_DUE: when the open batch closes (its first request's time + batch_wait_timeout_s).
 T_LIFE, T_WARN, T_KILL, BUSY_UNTIL, BATCH_DUE, RELEASED_T, LOAD_S = 0, 1, 2, 3, 4, 5, 6
 NRF = 7
 # Columns of ri (int64 per replica slot).
-STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED, RID = 0, 1, 2, 3, 4, 5, 6, 7
-NRI = 8
+STATE, POOL, QHEAD, QLEN, BN, RUN_POS, KILLED, RID, FHEAD, FLEN, OPEN_N = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+NRI = 11
 # Columns of pf (float64 per pool).
 FIXED_MS, PER_ITEM_MS, PER_TOKEN_MS, TIMEOUT_S, NOISE_SIGMA, MAX_TOKENS = 0, 1, 2, 3, 4, 5
 NPF = 6
@@ -129,11 +131,15 @@ def _rq_add(delta, t, g, gf):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
+def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng):
+    """Put the oldest closed batch on the GPU."""
     p = ri[r, POOL]
-    n = min(ri[r, QLEN], pi[p, BATCH])
+    fmask = fbuf.shape[1] - 1
+    n = fbuf[r, ri[r, FHEAD]]
+    ri[r, FHEAD] = (ri[r, FHEAD] + 1) & fmask
+    ri[r, FLEN] -= 1
     head = ri[r, QHEAD]
-    mask = qbuf.shape[1] - 1  # ring capacity is a power of two
+    mask = qbuf.shape[1] - 1  # ring capacities are powers of two
     longest = 0.0
     for k in range(n):
         i = qbuf[r, (head + k) & mask]
@@ -150,28 +156,33 @@ def _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
         longest = 0.0
     ms = pf[p, FIXED_MS] + n * (pf[p, PER_ITEM_MS] + pf[p, PER_TOKEN_MS] * longest)
     rf[r, BUSY_UNTIL] = t + ms * 1e-3 * _lognormal_noise(rng, pf[p, NOISE_SIGMA])
-    rf[r, BATCH_DUE] = INF
     acc[p, BATCHES] += 1.0
     acc[p, BATCH_ITEMS] += n
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
-    """The @serve.batch rule, for a replica that may be idle with waiting requests."""
-    if rf[r, BUSY_UNTIL] != INF or ri[r, QLEN] == 0:
-        return
-    if rf[r, BATCH_DUE] == INF:
-        rf[r, BATCH_DUE] = t + pf[ri[r, POOL], TIMEOUT_S]
-    if ri[r, QLEN] >= pi[ri[r, POOL], BATCH] or rf[r, BATCH_DUE] <= t:
-        _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+def _close_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng):
+    """The batcher hands its open batch to the GPU queue and is free to open the next."""
+    fbuf[r, (ri[r, FHEAD] + ri[r, FLEN]) & (fbuf.shape[1] - 1)] = ri[r, OPEN_N]
+    ri[r, FLEN] += 1
+    ri[r, OPEN_N] = 0
+    rf[r, BATCH_DUE] = INF
+    if rf[r, BUSY_UNTIL] == INF:
+        _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng):
+def _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng):
+    """A request reaches replica r and joins its open batch (``@serve.batch``'s wait_for_batch)."""
     qbuf[r, (ri[r, QHEAD] + ri[r, QLEN]) & (qbuf.shape[1] - 1)] = i
     ri[r, QLEN] += 1
-    _pool_ongoing_add(ri[r, POOL], 1, t, pi, acc)
-    _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+    p = ri[r, POOL]
+    _pool_ongoing_add(p, 1, t, pi, acc)
+    if ri[r, OPEN_N] == 0:
+        rf[r, BATCH_DUE] = t + pf[p, TIMEOUT_S]
+    ri[r, OPEN_N] += 1
+    if ri[r, OPEN_N] >= pi[p, BATCH] or rf[r, BATCH_DUE] <= t:
+        _close_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -213,7 +224,7 @@ def _pick_replica(ri, pi, run, g, rng):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng):
+def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng):
     p = ri[r, POOL]
     while g[RQ_LEN] > 0 and _ongoing(r, ri) < pi[p, MAX_ONGOING]:
         i = g[RQ_HEAD]
@@ -221,7 +232,7 @@ def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status,
             i += 1
         g[RQ_HEAD] = i + 1
         _rq_add(-1, t, g, gf)
-        _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+        _assign(r, i, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -260,7 +271,7 @@ def drain_replica(r, t, rf, ri, run, g, gf):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g):
+def _kill(r, t, rf, ri, pi, qbuf, bbuf, fbuf, status, acc, run, g):
     if ri[r, STATE] == RUNNING:
         _remove_running(r, ri, run, g)
     mask = qbuf.shape[1] - 1
@@ -274,12 +285,14 @@ def _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g):
     g[DROP_N] += lost
     ri[r, BN] = 0
     ri[r, QLEN] = 0
+    ri[r, FLEN] = 0
+    ri[r, OPEN_N] = 0
     ri[r, KILLED] = 1
     _release(r, t, rf, ri)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
+def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng):
     if ri[r, STATE] == PENDING:
         ri[r, STATE] = STARTING
         rf[r, T_LIFE] = t + rf[r, LOAD_S]
@@ -289,12 +302,12 @@ def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, r
         ri[r, RUN_POS] = g[N_RUN]
         run[g[N_RUN]] = r
         g[N_RUN] += 1
-        _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng)
+        _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng)
 
 
 @njit(cache=True, error_model="numpy")
 def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
-                  rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng):
+                  rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng):
     """Put a new replica of ``pool`` in slot r; it runs once its node is ready and the model loaded."""
     ri[r, STATE] = PENDING
     ri[r, POOL] = pool
@@ -303,6 +316,9 @@ def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
     ri[r, QHEAD] = 0
     ri[r, QLEN] = 0
     ri[r, BN] = 0
+    ri[r, FHEAD] = 0
+    ri[r, FLEN] = 0
+    ri[r, OPEN_N] = 0
     ri[r, RUN_POS] = -1
     ri[r, KILLED] = 0
     rf[r, T_LIFE] = node_ready_s
@@ -313,15 +329,15 @@ def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
     rf[r, BATCH_DUE] = INF
     rf[r, RELEASED_T] = -1.0
     while ri[r, STATE] != RUNNING and rf[r, T_LIFE] <= t:
-        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng)
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng)
     _refresh(r, rf, g, gf)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, served, status, done_idx,
+def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, finish_t, served, status, done_idx,
                    acc, run, g, gf, rng):
     if rf[r, T_KILL] <= t:
-        _kill(r, t, rf, ri, pi, qbuf, bbuf, status, acc, run, g)
+        _kill(r, t, rf, ri, pi, qbuf, bbuf, fbuf, status, acc, run, g)
     elif rf[r, BUSY_UNTIL] <= t:
         n = ri[r, BN]
         for k in range(n):
@@ -334,24 +350,25 @@ def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, 
         ri[r, BN] = 0
         rf[r, BUSY_UNTIL] = INF
         _pool_ongoing_add(ri[r, POOL], -n, t, pi, acc)
+        if ri[r, FLEN] > 0:
+            _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
         if ri[r, STATE] == RUNNING:
-            _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, g, gf, rng)
-        _maybe_start(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+            _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng)
         if ri[r, STATE] == DRAINING and _ongoing(r, ri) == 0:
             _release(r, t, rf, ri)
     elif rf[r, T_LIFE] <= t:
-        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, status, acc, run, g, gf, rng)
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng)
     elif rf[r, T_WARN] <= t:
         rf[r, T_WARN] = INF
         drain_replica(r, t, rf, ri, run, g, gf)
     elif rf[r, BATCH_DUE] <= t:
-        _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
+        _close_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
     _refresh(r, rf, g, gf)
 
 
 @njit(cache=True, error_model="numpy")
 def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
-              rf, ri, pf, pi, qbuf, bbuf, acc, run, g, gf, rng):
+              rf, ri, pf, pi, qbuf, bbuf, fbuf, acc, run, g, gf, rng):
     """Process every event up to and including time ``t_end``."""
     n_arr = arr_t.shape[0]
     while True:
@@ -361,7 +378,7 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
         if tr <= ta:
             if tr > t_end:
                 break
-            _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, finish_t, served, status,
+            _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, finish_t, served, status,
                            done_idx, acc, run, g, gf, rng)
         else:
             if ta > t_end:
@@ -370,9 +387,10 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
             if g[RQ_LEN] == 0:
                 r = _pick_replica(ri, pi, run, g, rng)
                 if r >= 0:
-                    idle = rf[r, BUSY_UNTIL] == INF  # a busy replica's next event cannot change
-                    _assign(r, ia, ta, rf, ri, pf, pi, qbuf, bbuf, tokens, start_t, acc, rng)
-                    if idle:
+                    # Only opening or closing a batch changes the replica's next event.
+                    opening = ri[r, OPEN_N] == 0
+                    _assign(r, ia, ta, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
+                    if opening or ri[r, OPEN_N] == 0:
                         _refresh(r, rf, g, gf)
                     continue
                 g[RQ_HEAD] = ia
