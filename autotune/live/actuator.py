@@ -73,11 +73,16 @@ class ServeActuator:
             for name, d in state.deployments.items():
                 if name not in decision.replicas and name not in p.batch_size:
                     continue
-                fields: dict[str, Any] = {"num_replicas": int(decision.replicas.get(name, d.target))}
+                # (Serve's config schema wants num_replicas >= 1; 0 goes through the scale API below.)
+                fields: dict[str, Any] = {"num_replicas": max(1, int(decision.replicas.get(name, d.target)))}
                 if name in p.batch_size:
                     fields["user_config"] = {**d.user_config, "max_batch_size": p.batch_size[name][1]}
                 changes[name] = fields
             self.api.update_deployments(self.app, changes)
         for pool, (_, n) in p.replicas.items():
             self.api.scale(self.app, pool, n)
+        if p.batch_size:
+            for pool, n in decision.replicas.items():
+                if n == 0 and pool not in p.replicas:
+                    self.api.scale(self.app, pool, 0)  # the config update above put it at 1
         return p.actions()

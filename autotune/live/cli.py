@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from typing import Any
 from urllib.parse import urlparse
 
@@ -38,6 +39,10 @@ def register(subparsers: Any) -> None:
     c.add_argument("--metrics-host", default="127.0.0.1", help="address to serve autotune's own metrics on")
     c.add_argument("--log", help="append one JSON line per decision to this file (default: stdout)")
     c.add_argument("--duration", type=float, help="stop after S seconds (default: run until interrupted)")
+    k = c.add_argument_group("KubeRay")
+    k.add_argument("--rayservice", metavar="NAMESPACE/NAME",
+                   help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
+    k.add_argument("--kubeconfig", help="kubeconfig file (default: ~/.kube/config, else in-cluster)")
     g = c.add_argument_group("guards")
     g.add_argument("--max-step-up", type=int, default=4, help="replicas added per interval at most")
     g.add_argument("--max-step-down", type=int, default=1, help="replicas removed per interval at most")
@@ -59,7 +64,7 @@ def register(subparsers: Any) -> None:
 def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     """Build (controller, closer) from the arguments; every input error surfaces here, at start-up."""
     from autotune.live.actuator import ServeActuator
-    from autotune.live.controller import Controller, ControllerConfig
+    from autotune.live.controller import Controller, ControllerConfig, probe_policy
     from autotune.live.guards import GuardConfig
     from autotune.live.http import RequestRejected, RetryingClient, Unreachable
     from autotune.live.own_metrics import ControllerMetrics
@@ -69,6 +74,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
 
     sc = load_scenario(args.scenario)
     policy = make_policy(args.policy, sc)
+    probe_policy(policy, sc)
     interval = args.interval if args.interval is not None else sc.control_interval_s
     _positive("--interval", interval)
     _positive("--sample-interval", args.sample_interval)
@@ -93,7 +99,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             missing = [p.name for p in sc.pools if p.name not in state.deployments]
             if missing:
                 raise InputError(args.scenario, "pools", f"no deployment named {', '.join(missing)} in app {app!r}")
-            if not args.dry_run and not state.external_scaler_enabled:
+            if not args.dry_run and not args.rayservice and not state.external_scaler_enabled:
                 raise InputError("command line", "--app", f"{app!r} is not deployed with external_scaler_enabled: "
                                  "true (redeploy it, or use --dry-run)")
     metrics = ControllerMetrics()
@@ -117,8 +123,8 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
                            dry_run=args.dry_run,
                            guards=GuardConfig(args.max_step_up, args.max_step_down, args.up_cooldown,
                                               args.down_cooldown))
-    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom),
-                     ServeActuator(api, app), log, metrics)
+    actuator = _kuberay(args, app) if args.rayservice else ServeActuator(api, app)
+    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics)
 
     def close() -> None:
         client.close()
@@ -128,6 +134,28 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     return ctl, close
 
 
+def _kuberay(args: argparse.Namespace, app: str) -> Any:
+    import yaml
+    from kubernetes import config
+
+    from autotune.live.kuberay import KubeRayActuator
+
+    ns, sep, name = args.rayservice.partition("/")
+    if not sep or not ns or not name:
+        raise InputError("command line", "--rayservice", f"expected NAMESPACE/NAME, got {args.rayservice!r}")
+    try:
+        if args.kubeconfig:
+            config.load_kube_config(config_file=args.kubeconfig)
+        else:
+            try:
+                config.load_kube_config()
+            except config.ConfigException:
+                config.load_incluster_config()
+    except (config.ConfigException, OSError, yaml.YAMLError) as e:
+        raise InputError(args.kubeconfig or "kubeconfig", None, f"no usable Kubernetes config ({e})") from None
+    return KubeRayActuator(ns, name, app)
+
+
 def control_main(args: argparse.Namespace) -> int:
     ctl, close = _controller_from_args(args)
     stopping = {"now": False}
@@ -135,7 +163,8 @@ def control_main(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: Any) -> None:
         stopping["now"] = True
 
-    signal.signal(signal.SIGTERM, on_term)
+    if threading.current_thread() is threading.main_thread():  # signal handlers only install there
+        signal.signal(signal.SIGTERM, on_term)
     console.print(f"autotune control: app {ctl.cfg.app}, policy {ctl.policy.name}, every {ctl.cfg.interval_s:g}s"
                   + (" (dry run)" if ctl.cfg.dry_run else ""))
     try:

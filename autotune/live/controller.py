@@ -23,7 +23,8 @@ from autotune.live.http import RequestRejected, Unreachable
 from autotune.live.observe import Sample, build_observation
 from autotune.live.own_metrics import ControllerMetrics
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Decision, Observation, Policy
+from autotune.policies.static import StaticPolicy
+from autotune.policies.types import Decision, Observation, Policy, PoolObs
 from autotune.scenario import Scenario
 
 FAILURES = (Unreachable, RequestRejected)
@@ -144,7 +145,9 @@ class Controller:
         obs = build_observation(self.scenario, self.cfg.app, state, window, now - self.start, window_s, preempted)
         current = {p.name: state.deployments[p.name].target for p in self.scenario.pools
                    if p.name in state.deployments}
-        if not obs.is_finite():
+        if not obs.is_finite() and not isinstance(self.policy, StaticPolicy):
+            # Rules fed NaN (or a stale zero) would scale on noise: hold instead.
+            # A static fleet reads no metrics, so it is still applied.
             decision = self._hold(current, "metrics missing or stale: conservative hold")
         else:
             try:
@@ -197,6 +200,24 @@ class Controller:
                 # Fell behind (a long outage): realign rather than firing a burst of decisions.
                 if next_decision < self.clock():
                     next_decision = self.clock() + self.cfg.interval_s
+
+
+def probe_policy(policy: Policy, scenario: Scenario) -> None:
+    """Ask the policy once on a quiet cluster at its initial fleet, so that a policy
+    that cannot decide for this scenario (say a trained policy whose inputs do not
+    match its pools) fails at start-up instead of holding at every interval.
+    Raises InputError."""
+    from autotune.errors import InputError
+
+    pools = tuple(PoolObs(p.name, running=p.initial, starting=0, pending=0, draining=0, batch_size=p.batch_size,
+                          ongoing_requests=0.0) for p in scenario.pools)
+    obs = Observation(time_s=0.0, window_s=scenario.control_interval_s, arrivals=0, completed=0, dropped=0,
+                      p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, slo_attainment=1.0, queued_requests=0, pools=pools)
+    try:
+        policy.decide(obs, policy.initial_state())
+    except Exception as e:  # noqa: BLE001 - any failure here is the policy's unfitness for the scenario
+        raise InputError("command line", "--policy",
+                         f"{policy.name} cannot decide for scenario {scenario.name}: {e}") from None
 
 
 def _iso(t: float) -> str:

@@ -54,9 +54,13 @@ def app_seen(scrape: pt.Scrape | None, app: str) -> bool:
 def window_counts(before: pt.Scrape, after: pt.Scrape, app: str) -> tuple[int, int, int]:
     """(arrivals, completed OK, failed) between two scrapes."""
     m = {"application": app, "deployment": INGRESS}
-    arrivals = pt.counter_delta(pt.total(before, ROUTER_REQUESTS, m), pt.total(after, ROUTER_REQUESTS, m))
     all_http = pt.counter_delta(pt.total(before, HTTP_REQUESTS, {"application": app}),
                                 pt.total(after, HTTP_REQUESTS, {"application": app}))
+    if pt.has(after, ROUTER_REQUESTS, m):
+        # Counted when the proxy hands a request to the ingress: arrivals, not completions.
+        arrivals = pt.counter_delta(pt.total(before, ROUTER_REQUESTS, m), pt.total(after, ROUTER_REQUESTS, m))
+    else:  # an app whose ingress is not autotune's router: completions are the best proxy
+        arrivals = all_http
     ok_m = {"application": app, "status_code": "200"}
     ok = pt.counter_delta(pt.total(before, HTTP_REQUESTS, ok_m), pt.total(after, HTTP_REQUESTS, ok_m))
     return round(arrivals), round(ok), round(max(0.0, all_http - ok))

@@ -33,7 +33,7 @@ from autotune.scenario import load_scenario
 
 DEFAULT_BATCH = 8
 DEFAULT_WAIT_S = 0.005
-STATUS_REFRESH_S = 2.0
+STATUS_REFRESH_S = 1.0
 
 
 @serve.deployment
@@ -86,7 +86,8 @@ class Router:
 
     Free capacity = running replicas × max_ongoing_requests − requests this
     router has in flight there; replica counts come from the Serve controller,
-    refreshed every couple of seconds (only when there is more than one pool).
+    refreshed every second (only when there is more than one pool). A pool with no
+    running replica gets nothing while another has room.
     """
 
     def __init__(self, app_name: str, max_ongoing: dict[str, int], **handles: Any) -> None:
@@ -95,20 +96,26 @@ class Router:
         self.max_ongoing = max_ongoing
         self.replicas = {name: 1 for name in handles}
         self.inflight = {name: 0 for name in handles}
-        self._refreshed = 0.0
+        self._refreshed = -math.inf
+        self._lock = asyncio.Lock()
 
     async def _refresh(self) -> None:
         if len(self.handles) < 2 or time.monotonic() - self._refreshed < STATUS_REFRESH_S:
             return
-        self._refreshed = time.monotonic()
-        try:
-            status = await asyncio.to_thread(serve.status)
-            deps = status.applications[self.app_name].deployments
-            for name in self.handles:
-                states = deps[name].replica_states if name in deps else {}
-                self.replicas[name] = int(states.get("RUNNING", 0))
-        except Exception:  # noqa: BLE001 - routing must go on with the last counts
-            pass
+        # One fetch at a time; requests arriving meanwhile wait for its counts
+        # rather than routing on stale ones (to a pool just scaled to zero).
+        async with self._lock:
+            if time.monotonic() - self._refreshed < STATUS_REFRESH_S:
+                return
+            try:
+                status = await asyncio.to_thread(serve.status)
+                deps = status.applications[self.app_name].deployments
+                for name in self.handles:
+                    states = deps[name].replica_states if name in deps else {}
+                    self.replicas[name] = int(states.get("RUNNING", 0))
+            except Exception:  # noqa: BLE001 - routing must go on with the last counts
+                pass
+            self._refreshed = time.monotonic()
 
     def pick(self) -> str:
         def free(name: str) -> float:

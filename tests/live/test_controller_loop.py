@@ -81,11 +81,11 @@ class Cluster:
         return acts
 
 
-def _controller(policy: str = "hpa", dry_run: bool = False,
-                guards: GuardConfig | None = None) -> tuple[Controller, Cluster, FakeClock, list[dict[str, Any]]]:
+def _controller(policy: str = "hpa", dry_run: bool = False, guards: GuardConfig | None = None,
+                scenario: str = "live-demo") -> tuple[Controller, Cluster, FakeClock, list[dict[str, Any]]]:
     clock = FakeClock()
     cluster = Cluster(clock)
-    sc = load_scenario("live-demo")
+    sc = load_scenario(scenario)
     log: list[dict[str, Any]] = []
     cfg = ControllerConfig(APP, interval_s=5.0, sample_s=1.0, dry_run=dry_run,
                            guards=guards or GuardConfig(down_cooldown_s=0.0))
@@ -204,3 +204,24 @@ def test_http_retries_5xx_with_backoff_then_gives_up(flaky_server: tuple[str, li
         c.get_json(url)
     with pytest.raises(Unreachable):
         RetryingClient(timeout_s=0.5, retries=1, backoff_s=0.0).get_json("http://127.0.0.1:9/")
+
+
+def test_a_trained_policy_file_runs_in_the_loop_or_fails_at_start_up() -> None:
+    """The ``.zip`` path: the simulator's loader, fed live observations; a scenario it was not trained
+    for (other batch sizes, so other inputs) is refused at start-up, not at every interval."""
+    from autotune.errors import InputError
+    from autotune.live.controller import probe_policy
+    from autotune.paths import POLICIES
+
+    path = POLICIES / "default.zip"
+    if not path.exists():
+        pytest.skip("no trained policies/default.zip in this checkout")
+    ctl, cluster, _, log = _controller(policy=str(path), scenario="default")  # one pool named l4, as here
+    probe_policy(ctl.policy, ctl.scenario)
+    ctl.run(duration_s=15.0)
+    decs = _decisions(log)
+    assert len(decs) == 3 and not any(d["errors"] for d in decs)
+    assert all(1 <= d["applied"]["replicas"]["l4"] <= 32 for d in decs)
+    live_demo = load_scenario("live-demo")
+    with pytest.raises(InputError, match="cannot decide for scenario live-demo"):
+        probe_policy(make_policy(str(path), live_demo), live_demo)

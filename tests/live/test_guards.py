@@ -58,9 +58,9 @@ def test_cooldown_and_step_limits() -> None:
 
 
 def test_guard_chain_ends_within_bounds_and_reports_every_change() -> None:
-    sc = load_scenario("live-demo")  # l4: 1..6, batch sizes 1, 2, 4, 8
+    sc = load_scenario("live-demo")  # l4: 1..8, batch sizes 1, 2, 4, 8
     g = guard(_d(50, {"l4": 5}), _obs(), {"l4": 3}, sc.pools, 0.0, GuardMemory(), GuardConfig(max_step_up=10))
-    assert g.decision.replicas == {"l4": 6} and g.decision.batch_size == {"l4": 4}
+    assert g.decision.replicas == {"l4": 8} and g.decision.batch_size == {"l4": 4}
     assert any("bounds" in n for n in g.notes) and any("batch" in n for n in g.notes)
     g = guard(_d(0), _obs(ongoing=math.nan), {"l4": 3}, sc.pools, 0.0, GuardMemory(), GuardConfig())
     assert g.decision.replicas == {"l4": 3}
