@@ -8,11 +8,11 @@ cluster has now (per pool); a pool the decision leaves out keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from autotune.guards import Guarded, clamp_to_bounds
-from autotune.policies.types import Decision, Observation
+from autotune.policies.types import Decision, Observation, PoolObs
 from autotune.scenario import PoolSpec
 
 
@@ -49,28 +49,30 @@ def hold_on_missing_data(decision: Decision, obs: Observation, current: Mapping[
     return Guarded(_with(decision, reps), tuple(notes))
 
 
-def no_scale_down_while_starting(decision: Decision, obs: Observation, current: Mapping[str, int]) -> Guarded:
-    """Replicas still starting would be the ones removed, wasting their start-up: wait."""
+def _hold_where(decision: Decision, obs: Observation, current: Mapping[str, int],
+                blocked: Callable[[PoolObs, int, int], str | None]) -> Guarded:
+    """Keep a pool at its current target wherever ``blocked(pool, want, have)`` gives a reason."""
     reps = dict(decision.replicas)
     notes = []
     for p in obs.pools:
         want, have = reps.get(p.name), current.get(p.name, p.target)
-        if want is not None and want < have and (p.starting or p.pending):
+        why = None if want is None else blocked(p, want, have)
+        if why:
             reps[p.name] = have
-            notes.append(f"{p.name}: {want} -> {have} ({p.starting + p.pending} replicas still starting)")
+            notes.append(f"{p.name}: {want} -> {have} ({why})")
     return Guarded(_with(decision, reps), tuple(notes))
+
+
+def no_scale_down_while_starting(decision: Decision, obs: Observation, current: Mapping[str, int]) -> Guarded:
+    """Replicas still starting would be the ones removed, wasting their start-up: wait."""
+    return _hold_where(decision, obs, current, lambda p, want, have: (
+        f"{p.starting + p.pending} replicas still starting" if want < have and (p.starting or p.pending) else None))
 
 
 def no_scale_up_while_pending(decision: Decision, obs: Observation, current: Mapping[str, int]) -> Guarded:
     """Replicas stuck pending (no free GPU/instance) mean more would queue too: no runaway scale-up."""
-    reps = dict(decision.replicas)
-    notes = []
-    for p in obs.pools:
-        want, have = reps.get(p.name), current.get(p.name, p.target)
-        if want is not None and want > have and p.pending:
-            reps[p.name] = have
-            notes.append(f"{p.name}: {want} -> {have} ({p.pending} replicas pending: no free resources)")
-    return Guarded(_with(decision, reps), tuple(notes))
+    return _hold_where(decision, obs, current, lambda p, want, have: (
+        f"{p.pending} replicas pending: no free resources" if want > have and p.pending else None))
 
 
 def cooldown(decision: Decision, current: Mapping[str, int], now: float, memory: GuardMemory,
