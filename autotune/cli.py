@@ -24,6 +24,8 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from autotune.workload.arrivals import build_arrivals
 
     scenario = load_scenario(args.scenario)
+    if args.policy is None:
+        args.policy = default_policies(scenario.name)
     if args.instance:
         scenario = with_instance(scenario, args.instance)
     arrivals = build_arrivals(scenario, args.seed, trace_options(args))
@@ -60,6 +62,14 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_policies(scenario: str) -> list[str]:
+    """The baselines, plus autotune's shipped policy for this scenario when there is one."""
+    from autotune.paths import POLICIES
+
+    shipped = POLICIES / f"{scenario}.zip"
+    return ["static", "ray-default", "hpa"] + ([str(shipped)] if shipped.exists() else [])
+
+
 def _cell(col: str, v: object) -> str:
     if col == "slo_attainment" and isinstance(v, float):
         return f"{v:.2%}"
@@ -93,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("whatif", help="compare policies on the same arrivals (plus the oracle bound)")
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
-    p.add_argument("--policy", action="append", help="policy: static[:N], ray-default, ray-tuned, hpa, or a .zip "
-                                                     "(repeatable; default: static, ray-default, hpa)")
+    p.add_argument("--policy", action="append",
+                   help="policy: static[:N], ray-default, ray-tuned, hpa, or a .zip (repeatable; "
+                        "default: static, ray-default, hpa and the shipped policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
     p.add_argument("--out", help="CSV file, one row per policy plus oracle")
@@ -117,8 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "policy", "") is None and args.command == "whatif":
-        args.policy = ["static", "ray-default", "hpa"]
     try:
         return int(args.func(args) or 0)
     except InputError as e:
