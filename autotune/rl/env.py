@@ -10,17 +10,18 @@ what-if summary of the same episode (tests/rl/test_env.py checks it).
 Reward per step (weights from the scenario's ``reward:`` block)::
 
     r = - cost_weight  * cost_usd / ideal_usd
-        - slo_weight   * min(missed / expected / (1 - slo.target), 20)
+        - slo_weight   * min(excess / expected / (1 - slo.target), 10)
         - churn_weight * pools_resized
 
 ``ideal_usd`` is what the window would cost at the episode's mean load on the
 most cost-efficient pool at its best batch size (at least one replica), and
 ``expected`` is the mean number of arrivals per window; both make the reward
-independent of the load level. ``missed`` counts requests finished over the
-SLO plus dropped ones. Dividing by ``1 - target`` makes a 99% SLO's full
-error budget (1% missed) cost as much as paying the ideal fleet's price once
-more; the cap of 20 per window keeps one overloaded window (a flash crowd, a
-backlog) from swamping an episode's return.
+independent of the load level. ``excess`` counts requests finished over the
+SLO plus dropped ones, beyond the window's error budget ((1 - target) of its
+arrivals), so a window within the SLO costs nothing. Dividing by ``1 - target``
+makes missing another 1% of a window (at a 99% SLO) cost as much as paying the
+ideal fleet's price once more; the cap of 10 per window keeps one overloaded
+window (a flash crowd, a backlog) from swamping an episode's return.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from autotune.scenario import Scenario, load_scenario
 from autotune.sim.cluster import ClusterSim, Window
 from autotune.workload.arrivals import Arrivals, build_arrivals
 
-SLO_PENALTY_CAP = 20.0
+SLO_PENALTY_CAP = 10.0
 
 
 def reward_weights(scenario: Scenario) -> dict[str, float]:
@@ -89,11 +90,30 @@ class RayServeClusterEnv(gym.Env):
         arr = build_arrivals(self.scenario, sim_seed)
         return Episode(arr, arr.source), sim_seed
 
+    def _random_initial_fleet(self, arr: Arrivals) -> Scenario:
+        """Start training episodes from a fleet sized 0.5-2x for the opening load, not the fixed initial one.
+
+        A fixed small fleet meeting a high load would open every episode with
+        minutes of unavoidable misses (145 s to add capacity); random warm
+        starts also teach the policy to right-size from any state.
+        """
+        ctx = self.ctx
+        best = min(range(len(ctx.pools)), key=lambda i: ctx.price[i] / max(max(ctx.capacity[i]), 1e-9))
+        opening = float(np.sum(arr.times < 60.0)) / 60.0
+        n = int(round(self.np_random.uniform(0.5, 2.0) * opening / max(ctx.capacity[best])))
+        pools = list(self.scenario.pools)
+        p = pools[best]
+        pools[best] = p.model_copy(update={"initial_replicas": min(max(n, p.min_replicas), p.max_replicas)})
+        return self.scenario.model_copy(update={"pools": pools})
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self.episode, sim_seed = self._episode(options or {})
         arr = self.episode.arrivals
-        self.sim = ClusterSim(self.scenario, arr, sim_seed)
+        scenario = self.scenario
+        if self.randomize and "arrivals" not in (options or {}):
+            scenario = self._random_initial_fleet(arr)
+        self.sim = ClusterSim(scenario, arr, sim_seed)
         self._end = arr.duration_s + self.scenario.drain_s
         self._step_s = self.scenario.control_interval_s
         self._t = 0.0
@@ -158,7 +178,9 @@ class RayServeClusterEnv(gym.Env):
         self._missed_total += int(info["missed"])
         wt = self.weights
         cost_term = wt["cost_weight"] * info["cost_usd"] / self._ideal_usd
-        slo_term = wt["slo_weight"] * min(info["missed"] / self._expected * wt["slo_scale"], SLO_PENALTY_CAP)
+        # Misses within the window's error budget (1 - target of its arrivals) are free.
+        excess = max(0.0, info["missed"] - (1.0 - self.scenario.slo.target) * info["arrivals"])
+        slo_term = wt["slo_weight"] * min(excess / self._expected * wt["slo_scale"], SLO_PENALTY_CAP)
         churn_term = wt["churn_weight"] * resized
         info.update(changed=changed, resized=resized, cost_term=cost_term, slo_term=slo_term, churn_term=churn_term)
         reward = -(cost_term + slo_term + churn_term)

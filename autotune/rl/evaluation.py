@@ -17,8 +17,9 @@ from autotune.policies.oracle import make_oracle
 from autotune.policies.registry import make_policy, ray_tuned_path
 from autotune.policies.types import Policy
 from autotune.scenario import Scenario, WorkloadSpec
+from autotune.sim import kernel as K
 from autotune.sim.cluster import SimConfig
-from autotune.sim.run import simulate
+from autotune.sim.run import SimResult, simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals
 
 VALIDATION_SEED_BASE = 5_000
@@ -40,23 +41,45 @@ def validation_episodes(scenario: Scenario, n: int = 4, duration_s: float = 1800
         gen, rate = mixes[k % len(mixes)]
         params = dict(scenario.workload.params) if gen == scenario.workload.generator else {}
         if gen == "flash":
-            params = {"spike_factor": 3.0, "ramp_s": 60.0}  # reachable: the default 6x in 10 s is not, for any policy
+            params = {"spike_factor": 2.0, "ramp_s": 300.0}  # reachable with 145 s start-up; 6x in 10 s is not
         if gen == "daily" and "period_s" not in params:
             params["period_s"] = 3600.0
         spec = WorkloadSpec(kind="synthetic", generator=gen, mean_rate=rate, duration_s=duration_s, params=params)
         seed = VALIDATION_SEED_BASE + k
         arr = build_arrivals(scenario.model_copy(update={"workload": spec}), seed)
-        out.append(EvalEpisode(f"{gen}@{rate:g}", arr, seed))
+        out.append(EvalEpisode(f"{gen}@{rate:g}{params or ''}", arr, seed))
     return out
 
 
+WARMUP_S = 300.0
+
+
+def slo_after(res: SimResult, t0: float = WARMUP_S) -> float:
+    """SLO attainment of requests arriving after ``t0``.
+
+    Every run starts from the scenario's small initial fleet, so at high loads
+    the first minutes miss for any causal policy (145 s to add a node); this
+    is the part of the SLO a policy can actually influence.
+    """
+    sim = res.sim
+    late_enough = sim.arr_t >= t0
+    on_time = (sim.status == K.DONE) & ((sim.finish_t - sim.arr_t) * 1e3 <= res.scenario.slo.latency_ms)
+    n = int(late_enough.sum())
+    return float((on_time & late_enough).sum() / n) if n else math.nan
+
+
+def _summary(res: SimResult) -> dict[str, float | int | str]:
+    return {**res.summary(), "slo_after_warmup": slo_after(res)}
+
+
 def run_policy(scenario: Scenario, policy: Policy, ep: EvalEpisode) -> dict[str, float | int | str]:
-    return simulate(scenario, ep.arrivals, policy, ep.seed).summary()
+    return _summary(simulate(scenario, ep.arrivals, policy, ep.seed))
 
 
 def run_oracle(scenario: Scenario, ep: EvalEpisode) -> dict[str, float | int | str]:
     oracle = make_oracle(scenario, ep.arrivals)
-    return simulate(scenario, ep.arrivals, oracle, ep.seed, SimConfig(instant_start=True), first=oracle.first).summary()
+    return _summary(simulate(scenario, ep.arrivals, oracle, ep.seed, SimConfig(instant_start=True),
+                             first=oracle.first))
 
 
 def baseline_names(scenario: Scenario) -> list[str]:
@@ -79,6 +102,7 @@ def aggregate(rows: list[dict[str, float | int | str]]) -> dict[str, float]:
     return {"cost_usd": float(sum(float(r["cost_usd"]) for r in rows)),
             "slo_attainment": on_time / n if n else math.nan,
             "min_episode_slo": float(np.nanmin([float(r["slo_attainment"]) for r in rows])),
+            "min_episode_slo_after_warmup": float(np.nanmin([float(r["slo_after_warmup"]) for r in rows])),
             "scale_actions": float(sum(float(r["scale_actions"]) for r in rows))}
 
 

@@ -22,13 +22,23 @@ from autotune.capacity import capacity_table
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
-N_RATES = 6  # windows of arrival-rate history (60 s at the default 10 s interval)
+N_RATES = 6  # windows of arrival-rate history fed directly (60 s at the default 10 s interval)
+N_HISTORY = 30  # windows kept for burstiness features (5 min): how much headroom bursts have needed
 # Headroom choices per pool; index 0 keeps the current target (no churn). The
 # rest multiply the replica count this pool alone would need for the forecast load.
 MULTIPLIERS: tuple[float, ...] = (math.nan, 0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0,
                                   2.5, 3.0)
 HOLD = 0
-GLOBAL_FEATURES = N_RATES + 12
+# Largest scale-down per window as a fraction of the current target (at least
+# one replica); scale-up is never limited. 1.0 = symmetric: the decoded target
+# is exactly the chosen multiplier's, up or down, so a sampled action (training)
+# and the deterministic one (shipped) mean the same fleet. The old 0.1 made the
+# exploring fleet a running max of sampled headroom (the "exploration ratchet":
+# safe in training, under-provisioned when deterministic); policies trained
+# under it keep it via their model card (see :func:`max_down_fraction_of`).
+MAX_DOWN_FRACTION = 1.0
+LEGACY_MAX_DOWN_FRACTION = 0.1  # model cards without ``action.max_down_fraction``
+GLOBAL_FEATURES = N_RATES + 15
 POOL_FEATURES = 13
 
 
@@ -47,6 +57,7 @@ class FeatureContext:
     slo_ms: float
     interval_s: float
     day_s: float
+    max_down_fraction: float = MAX_DOWN_FRACTION  # action semantics; see MAX_DOWN_FRACTION
 
     @property
     def max_batches(self) -> int:
@@ -65,7 +76,14 @@ class FeatureContext:
         return min(p / max(c) for p, c in zip(self.price, self.capacity, strict=False) if max(c) > 0)
 
 
-def make_context(scenario: Scenario) -> FeatureContext:
+def max_down_fraction_of(card: dict) -> float:
+    """The scale-down limit a policy was trained with, from its model card (legacy cards: 0.1)."""
+    action = card.get("action") or {}
+    v = action.get("max_down_fraction", LEGACY_MAX_DOWN_FRACTION) if isinstance(action, dict) else None
+    return float(v) if isinstance(v, (int, float)) and 0 < v <= 1 else LEGACY_MAX_DOWN_FRACTION
+
+
+def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION) -> FeatureContext:
     caps = capacity_table(scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
@@ -84,6 +102,7 @@ def make_context(scenario: Scenario) -> FeatureContext:
         interval_s=scenario.control_interval_s,
         # Scenarios compress a day into period_s (default.yaml: one hour).
         day_s=float(scenario.workload.params.get("period_s", 86400.0)),
+        max_down_fraction=float(max_down_fraction),
     )
 
 
@@ -93,7 +112,7 @@ def initial_state(ctx: FeatureContext) -> PolicyState:
 
 def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> PolicyState:
     """Fold one observation into the feature history (pure: returns a new dict)."""
-    rates = (list(state["rates"]) + [obs.arrival_rate])[-N_RATES:]
+    rates = (list(state["rates"]) + [obs.arrival_rate])[-N_HISTORY:]
     # Decays over ~10 windows: "was this spot pool preempted recently".
     preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools, strict=False)]
     return {"rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
@@ -120,8 +139,12 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
     rate = forecast_rate(state)
     ref = ctx.ref_capacity
     scale = max(rate, 0.05 * ref)  # avoid dividing by ~0 at idle; 5% of a replica
-    rates = list(state["rates"])
+    history = list(state["rates"])
+    rates = history[-N_RATES:]
     rates = [rates[0]] * (N_RATES - len(rates)) + rates if rates else [0.0] * N_RATES
+    peak = max(history) if history else 0.0
+    mean = float(np.mean(history)) if history else 0.0
+    std = float(np.std(history)) if history else 0.0
     cap_now = cap_target = 0.0
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
@@ -142,6 +165,9 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
         min(obs.dropped / max(obs.arrivals, 1), 1.0),
         math.sin(phase),
         math.cos(phase),
+        min(peak / scale, 5.0),  # 5-min peak over the forecast: headroom bursts have needed
+        min(std / max(mean, 1e-9), 3.0),  # burstiness (coefficient of variation)
+        min(len(history) / N_HISTORY, 1.0),  # how much history there is yet
     ]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
@@ -177,19 +203,43 @@ def action_mask(obs: Observation, ctx: FeatureContext) -> np.ndarray:
     """Allowed choices, flattened as sb3-contrib expects for MultiDiscrete.
 
     Forbidden: batch sizes the pool does not allow or that cannot meet the SLO
-    (capacity 0), and scaling a pool to 0 when its min_replicas is above 0.
+    (capacity 0). Every multiplier stays allowed: 0x on a pool with
+    min_replicas > 0 means "down to the minimum".
     """
     parts: list[np.ndarray] = []
     for i, _ in enumerate(ctx.pools):
         m = np.ones(len(MULTIPLIERS), dtype=bool)
-        if ctx.min_replicas[i] > 0:
-            m[MULTIPLIERS.index(0.0)] = False
         b = np.zeros(ctx.max_batches, dtype=bool)
         b[: len(ctx.batch_sizes[i])] = [c > 0 for c in ctx.capacity[i]]
         if not b.any():
             b[0] = True
         parts += [m, b]
     return np.concatenate(parts)
+
+
+def best_pool(ctx: FeatureContext) -> int:
+    """The pool with the fewest dollars per req/s of SLO capacity."""
+    return min(range(len(ctx.pools)), key=lambda i: ctx.price[i] / max(max(ctx.capacity[i]), 1e-9))
+
+
+def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
+    """Initial action-logit bias: 1.2x the need on the most cost-efficient pool at its best
+    batch size, the other pools at zero (their minimum).
+
+    A warm start for exploration, not a rule: at ``strength`` 2.5 the prior
+    choice starts with ~45% probability and PPO moves away from it freely.
+    Without it, most of a 30-minute budget on 2 cores goes to discovering
+    that an A100 replica should not be kept for 25 req/s.
+    """
+    out: list[np.ndarray] = []
+    best = best_pool(ctx)
+    for i in range(len(ctx.pools)):
+        m = np.zeros(len(MULTIPLIERS))
+        m[MULTIPLIERS.index(1.2 if i == best else 0.0)] = strength
+        b = np.zeros(ctx.max_batches)
+        b[int(np.argmax(ctx.capacity[i]))] = strength
+        out += [m, b]
+    return np.concatenate(out).astype(np.float32)
 
 
 def decode_action(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
@@ -214,6 +264,8 @@ def decode_action(action: np.ndarray | list[int], obs: Observation, state: Polic
         mult = MULTIPLIERS[k]
         need = mult * rate / max(ctx.cap(i, b), 1e-9)
         n = int(math.ceil(need - 1e-6))
+        if n < current and ctx.max_down_fraction < 1.0:
+            n = max(n, current - max(1, int(current * ctx.max_down_fraction)))
         n = min(max(n, ctx.min_replicas[i]), ctx.max_replicas[i])
         replicas[name] = n
         why.append(f"{name}: {mult:g}x of {rate:.0f} req/s -> {n} @b{b}")

@@ -69,8 +69,7 @@ def test_action_mask_forbids_what_bounds_forbid() -> None:
     mask = env.action_masks()
     nvec = env.action_space.nvec
     mult_mask, batch_mask = mask[: nvec[0]], mask[nvec[0]:]
-    assert not mult_mask[F.MULTIPLIERS.index(0.0)]
-    assert mult_mask.sum() == len(F.MULTIPLIERS) - 1
+    assert mult_mask.all()  # 0x on a pool with min_replicas 1 means "down to 1"
     assert list(batch_mask) == [True, True, True, True, True, False]  # batch sizes 1..16 ok, 32 not
 
 

@@ -89,3 +89,31 @@ def test_policy_state_is_explicit_and_decisions_are_pure() -> None:
         assert d1 == d2 and s1 == s2
     json.dumps(s1)  # persistable by the live controller
     assert len(s1["rates"]) == 5
+
+
+def test_action_decoding_is_symmetric_and_legacy_cards_keep_their_limit(tmp_path: Path) -> None:
+    """Scale-down is as immediate as scale-up (same fleet under sampled and deterministic actions);
+    a policy trained under the old 10%/window scale-down limit is decoded with it, read from its card."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import headroom_action
+
+    sc = load_scenario("default")
+    ctx = F.make_context(sc)
+    assert ctx.max_down_fraction == F.MAX_DOWN_FRACTION == 1.0
+    arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
+    obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
+    import dataclasses
+
+    big = dataclasses.replace(obs.pools[0], running=20, starting=0, pending=0)  # target 20, far above the need
+    obs = dataclasses.replace(obs, pools=(big, *obs.pools[1:]))
+    state = F.update_state(F.initial_state(ctx), obs, ctx)
+    act = headroom_action(ctx, 1.0, pool=0)
+    up_to_need = F.decode_action(act, obs, state, ctx).replicas[ctx.pools[0]]
+    assert up_to_need < 18  # straight down to the need, not 20 -> 18
+    legacy = F.make_context(sc, F.max_down_fraction_of({"action": {}}))
+    assert legacy.max_down_fraction == F.LEGACY_MAX_DOWN_FRACTION
+    assert F.decode_action(act, obs, state, legacy).replicas[ctx.pools[0]] == 18
+    for name in SHIPPED:  # load_policy decodes as the card says the policy was trained
+        card = json.loads((POLICIES / f"{name}.json").read_text())
+        pol = load_policy(POLICIES / f"{name}.zip", load_scenario(name))
+        assert pol.ctx.max_down_fraction == F.max_down_fraction_of(card)

@@ -1,0 +1,24 @@
+"""notebooks/policies.ipynb runs end to end (short settings) against the shipped policies."""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+from nbclient import NotebookClient
+
+from autotune.paths import ROOT
+
+
+def test_policies_notebook_executes() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "policies.ipynb", as_version=4)
+    os.environ["AUTOTUNE_NB_QUICK"] = "1"
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        os.environ.pop("AUTOTUNE_NB_QUICK", None)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                 if "image/png" in o.get("data", {}))
+    assert images >= 4  # learning curve, default and mixed timelines, trace timeline

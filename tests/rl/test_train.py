@@ -1,0 +1,90 @@
+"""A short training run learns something, and the CLI plug-in behaves (exit codes, no heavy imports)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autotune.rl import features as F
+from autotune.rl.env import RayServeClusterEnv
+from autotune.rl.policy import RLPolicy, load_policy
+from autotune.rl.train import train
+from autotune.scenario import load_scenario
+from tests.rl.helpers import short_arrivals
+
+
+def episode_return(env: RayServeClusterEnv, act, arrivals, seed: int) -> float:  # type: ignore[no-untyped-def]
+    env.reset(seed=seed, options={"arrivals": arrivals, "sim_seed": seed})
+    total, done = 0.0, False
+    while not done:
+        _, r, done, _, _ = env.step(act(env))
+        total += r
+    return total
+
+
+def test_short_training_beats_random_policy() -> None:
+    sc = load_scenario("default")
+    result = train(sc, 4096, seed=1, hyper={"n_envs": 2, "episode_s": 600.0, "n_steps": 256, "batch_size": 128},
+                   eval_every=10**9, n_val=1, progress=False, log=lambda s: None)
+    assert result.curve and result.wall_s > 0
+    pol = RLPolicy(result.model, F.make_context(sc))
+    env = RayServeClusterEnv(sc, randomize=False)
+    rng = np.random.default_rng(0)
+
+    def random_action(e: RayServeClusterEnv) -> np.ndarray:
+        mask = e.action_masks()
+        out, start = [], 0
+        for n in e.action_space.nvec:
+            out.append(rng.choice(np.flatnonzero(mask[start:start + n])))
+            start += n
+        return np.asarray(out)
+
+    def trained_action(e: RayServeClusterEnv) -> np.ndarray:
+        x = F.features(e._obs, e._state, e.ctx)  # type: ignore[arg-type]
+        a, _ = pol.model.predict(x, deterministic=True, action_masks=e.action_masks())
+        return a
+
+    episodes = [short_arrivals(sc, g, r, 900.0, seed=s) for g, r, s in (("daily", 300.0, 1), ("mmpp", 120.0, 2))]
+    trained = np.mean([episode_return(env, trained_action, a, k) for k, a in enumerate(episodes)])
+    rand = np.mean([episode_return(env, random_action, a, k) for k, a in enumerate(episodes)])
+    assert trained > rand
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autotune.cli", *args], capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
+    code = ("import sys, autotune.rl.cli; "
+            "bad = [m for m in ('torch', 'ray', 'stable_baselines3') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("args,needle", [(["--timesteps", "0"], "--timesteps: must be positive"),
+                                         (["--out", "x.pt"], "--out: must end in .zip"),
+                                         (["--scenario", "nope"], "no such scenario")])
+def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
+    res = run_cli("train", *args)
+    assert res.returncode == 2
+    assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
+    out = tmp_path / "tiny.zip"
+    res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
+                  "--val-episodes", "1", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    for key in ("scenario", "timesteps", "wall_time_s", "hyperparameters", "reward_weights", "training_distribution",
+                "held_out", "learning_curve", "evaluation", "sha256"):
+        assert key in card
+    assert card["timesteps"] == 512 and card["learning_curve"][0]["timesteps"] >= 0
+    load_policy(out, load_scenario("default"))  # sha256 verifies
