@@ -75,11 +75,6 @@ def _rand(rng: np.ndarray) -> np.uint64:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _uniform(rng: np.ndarray) -> float:
-    return float(_rand(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _lognormal_noise(rng: np.ndarray, sigma: float) -> float:
     """Mean-one log-normal multiplier.
 
