@@ -84,7 +84,8 @@ def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arr
     if isinstance(trace, RequestTrace):
         t = trace.arrival_s * spec.time_scale
         tok = trace.tokens
-        span = float(t[-1]) if t.size > 1 else 1.0
+        # The trace covers its last request plus one mean gap, so that request is kept.
+        span = float(t[-1] + (t[-1] - t[0]) / (t.size - 1)) if t.size > 1 else 1.0
         duration = span if spec.duration_s is None else spec.duration_s
         keep = t < duration
         t, tok = t[keep], tok[keep]

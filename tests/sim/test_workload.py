@@ -48,8 +48,9 @@ def test_time_scale_compresses_and_duration_cuts():
     raw = read_trace("traces/azure_llm_code_2023.csv")
     sc_raw = sc.model_copy(update={"workload": sc.workload.model_copy(update={"mean_rate": None})})
     half = build_arrivals(sc_raw, 0, TraceOptions(time_scale=0.5))
-    assert len(half) == raw.arrival_s.size - 1  # the last arrival sits exactly at the end of the span
-    assert half.duration_s == pytest.approx(raw.arrival_s[-1] * 0.5)
+    assert len(half) == raw.arrival_s.size  # every request, the last one included
+    mean_gap = raw.arrival_s[-1] / (raw.arrival_s.size - 1)
+    assert half.duration_s == pytest.approx((raw.arrival_s[-1] + mean_gap) * 0.5)
     cut = build_arrivals(sc_raw, 0, TraceOptions(duration_s=600.0))
     assert cut.times.max() < 600.0 and len(cut) == int(np.sum(raw.arrival_s < 600.0))
     assert len(full) > 0
