@@ -265,8 +265,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     path = resolve_scenario_path(name_or_path)
     data = _read_yaml(path)
     data.setdefault("name", path.stem)
+    data.setdefault("source", str(path))
     try:
-        sc = Scenario(**data, source=str(path)) if "source" not in data else Scenario(**data)
+        sc = Scenario(**data)
     except ValidationError as e:
         raise _validation_error(path, e) from None
     if sc.model not in model_catalog():

@@ -148,9 +148,9 @@ class ClusterSim:
         self.fbuf = fbuf
 
     def _free_slot(self) -> int:
+        # A released slot keeps RELEASED_T >= 0 until its node is collected, so it is not reused early.
         free = np.flatnonzero((self.ri[:, K.STATE] == K.FREE) & (self.rf[:, K.RELEASED_T] < 0))
-        free = [s for s in free if s not in self.slot_node]
-        if not free:
+        if not free.size:
             self._alloc_slots(self.rf.shape[0] * 2)
             return self._free_slot()
         return int(free[0])

@@ -192,3 +192,20 @@ def test_proxy_overhead_delays_routing_and_counts_in_latency():
     p = sc.runtime_pools()[0]
     assert sim.start_t[0] == pytest.approx(1.002)
     assert w.latency_ms[0] == pytest.approx(2.0 + p.batch_ms(1))
+
+
+def test_growing_the_slot_arrays_mid_run_changes_nothing(default_scenario):
+    sc = default_scenario
+    arr = _short(sc, 120)
+
+    def run(grow: bool) -> np.ndarray:
+        sim = ClusterSim(sc, arr, seed=3)
+        sim.apply(Decision({"l4": 4}, "up"), warm=True)
+        sim.run_until(60.0)
+        if grow:
+            sim._alloc_slots(sim.rf.shape[0] * 2)
+        sim.apply(Decision({"l4": 6}, "up"))
+        sim.run_until(arr.duration_s + 30)
+        return sim.finish_t
+
+    assert np.array_equal(run(False), run(True), equal_nan=True)
