@@ -56,6 +56,8 @@ class PoolSpec(_Strict):
     batch_wait_timeout_s: float = Field(ge=0)
     max_ongoing_requests: int = Field(ge=1)
     preemption_rate_per_hour: float = Field(default=0.0, ge=0, description="Spot only")
+    provision_s: float | None = Field(default=None, ge=0, description="Node provisioning delay; default: the "
+                                      "instance catalog's (0 where the GPUs are already up, as on a local cluster)")
 
     @model_validator(mode="after")
     def _check(self) -> PoolSpec:
@@ -123,6 +125,20 @@ class RewardSpec(_Strict):
     churn_weight: float = Field(default=0.01, ge=0)
 
 
+class TrainingSpec(_Strict):
+    """What RL training episodes look like for this scenario (domain randomization)."""
+
+    mean_rate_range: tuple[float, float] = Field(default=(10.0, 1000.0), description="req/s, drawn log-uniform")
+    episode_s: float = Field(default=1800.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingSpec:
+        lo, hi = self.mean_rate_range
+        if not 0 < lo <= hi:
+            raise ValueError("mean_rate_range must be two rates with 0 < low <= high")
+        return self
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -139,6 +155,7 @@ class Scenario(_Strict):
     drain_s: float = Field(default=30.0, ge=0, description="Simulated time after the last arrival")
     ray_autoscaler: RayAutoscalerSpec = Field(default_factory=RayAutoscalerSpec)
     reward: RewardSpec = Field(default_factory=RewardSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
     # Where the file came from; relative trace paths resolve against the repo root.
     source: str = ""
 
@@ -195,7 +212,7 @@ def _runtime_pool(sc: Scenario, pool: PoolSpec) -> PoolRuntime:
         index=sc.pools.index(pool),
         price_per_hour=inst.spot_usd_per_hour if pool.spot else inst.on_demand_usd_per_hour,
         speed=speed,
-        provision_s=inst.provision_s,
+        provision_s=inst.provision_s if pool.provision_s is None else pool.provision_s,
         load_s=model.load_s,
         fixed_ms=model.fixed_ms,
         per_item_ms=model.per_item_ms / speed,

@@ -9,11 +9,12 @@ twice and replays the same trace open-loop against each:
 Measured: replica-seconds (replicas holding a GPU, sampled every second from the
 Serve REST API), dollars at the scenario's price, p50/p99 latency and SLO
 attainment from the load generator. Next to them, the simulator's prediction
-for the same trace and policies on a matching scenario: service times × the
-emulation's time factor, no node provisioning (the fake GPUs are already there),
-and replica start-up set to ``--replica-start-s`` (measured locally at about 3-5 s).
+for the same trace and policies on the same scenario: ``live-demo`` describes
+the local app exactly (its model profile is what the emulated replica sleeps,
+no node provisioning since the fake GPUs are already there, a 4 s replica start
+as measured here), so a policy trained on it sees the same capacities live.
 
-    .venv/bin/python bench/side_by_side.py --policy hpa --out results/side_by_side.json
+    .venv/bin/python bench/side_by_side.py --policy policies/live-demo.zip,hpa --out bench/results/side_by_side.json
 
 Takes about 2 × (trace duration + 60 s). Keep the load under 60 req/s on a small
 machine: the Serve HTTP proxy saturates near 80-100 req/s here.
@@ -28,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +45,9 @@ from autotune.live.serve_api import ServeAPI, scrape_all
 from autotune.live.serve_config import render
 from autotune.live.serve_state import app_state
 from autotune.policies.registry import make_policy
-from autotune.scenario import PoolRuntime, Scenario, load_scenario
+from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals
-
-
-class EmulatedScenario(Scenario):
-    """The scenario as the local emulation runs it: slower model, GPUs already up, short replica start."""
-
-    time_factor: float = 1.0
-    replica_start_s: float = 4.0
-
-    def runtime_pools(self) -> list[PoolRuntime]:
-        f = self.time_factor
-        return [replace(r, fixed_ms=r.fixed_ms * f, per_item_ms=r.per_item_ms * f, per_token_ms=r.per_token_ms * f,
-                        provision_s=0.0, load_s=self.replica_start_s) for r in super().runtime_pools()]
 
 
 class ReplicaMeter(threading.Thread):
@@ -127,17 +115,17 @@ def fresh_start(cluster: LocalRay) -> None:
         time.sleep(1.0)
 
 
-def simulated_row(name: str, sc: EmulatedScenario, arrivals: Arrivals, policy: str, seed: int) -> dict[str, Any]:
+def simulated_row(name: str, sc: Scenario, arrivals: Arrivals, policy: str, seed: int) -> dict[str, Any]:
     s = simulate(sc, arrivals, make_policy(policy, sc), seed).summary()
     return {"run": name, "source": "simulated", "requests": s["requests"], "failed": s["dropped"],
             "replica_s": float(s["gpu_hours"]) * 3600, "peak_replicas": math.nan, "usd": s["cost_usd"],
             "p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"], "slo_attainment": s["slo_attainment"]}
 
 
-def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, tf: float, log_dir: Path) -> dict[str, Any]:
+def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, log_dir: Path) -> dict[str, Any]:
     app = "bench-ray"
     fresh_start(cluster)
-    cluster.deploy(render(sc, app_name=app, mode="ray", time_factor=tf))
+    cluster.deploy(render(sc, app_name=app, mode="ray"))
     warm_up(cluster.http_url)
     meter = ReplicaMeter(cluster, app, [p.name for p in sc.pools])
     meter.start()
@@ -147,12 +135,12 @@ def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, tf: float, 
     return measured_row("ray built-in", results, meter, sc)
 
 
-def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, tf: float, policy: str, log_dir: Path,
+def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, policy: str, log_dir: Path,
                  guards: GuardConfig) -> dict[str, Any]:
     # A new app name per run: redeploying an unchanged config would keep the last run's replicas.
     app = "bench-autotune-" + "".join(c if c.isalnum() else "-" for c in policy)
     fresh_start(cluster)
-    cluster.deploy(render(sc, app_name=app, mode="external", time_factor=tf))
+    cluster.deploy(render(sc, app_name=app, mode="external"))
     warm_up(cluster.http_url)
     client = RetryingClient(timeout_s=5.0)
     api = ServeAPI(cluster.dashboard_url, client)
@@ -199,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="live-demo")
     ap.add_argument("--policy", default="hpa", help="autotune policies, comma-separated (hpa, ray-default, a .zip)")
-    ap.add_argument("--time-factor", type=float, default=20.0, help="emulated model slow-down (as serve_configs)")
-    ap.add_argument("--replica-start-s", type=float, default=4.0, help="simulated replica start-up")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="write the rows as JSON here")
     ap.add_argument("--skip-live", action="store_true", help="simulator rows only (no cluster)")
@@ -218,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
     if peak > 60:
         console.print("[red]peak above 60 req/s: this machine's Serve proxy would be the bottleneck[/]")
         return 2
-    emu = EmulatedScenario(**sc.model_dump(), time_factor=a.time_factor, replica_start_s=a.replica_start_s)
     rows = []
     if not a.skip_live:
         out_dir = Path(a.out).parent if a.out else Path(".")
@@ -226,14 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="autotune-bench-") as tmp:
             with LocalRay(Path(tmp) / "ray", num_cpus=4, num_gpus=8, resources={"L4": 8}) as cluster:
                 t0 = time.monotonic()
-                rows.append(run_builtin(cluster, sc, arrivals, a.time_factor, out_dir))
+                rows.append(run_builtin(cluster, sc, arrivals, out_dir))
                 console.print(f"built-in run done in {time.monotonic() - t0:.0f}s")
                 for policy in policies:
-                    rows.append(run_autotune(cluster, sc, arrivals, a.time_factor, policy, out_dir, GuardConfig()))
+                    rows.append(run_autotune(cluster, sc, arrivals, policy, out_dir, GuardConfig()))
                     console.print(f"autotune {policy} run done in {time.monotonic() - t0:.0f}s")
-    rows.append(simulated_row("ray built-in", emu, arrivals, "ray-default", a.seed))
+    rows.append(simulated_row("ray built-in", sc, arrivals, "ray-default", a.seed))
     for policy in policies:
-        rows.append(simulated_row(f"autotune {policy}", emu, arrivals, policy, a.seed))
+        rows.append(simulated_row(f"autotune {policy}", sc, arrivals, policy, a.seed))
     print(table(rows))
     for r in rows:
         if r["source"] == "measured":

@@ -115,7 +115,7 @@ class FakeKubeAPI:
 def kube() -> Iterator[FakeKubeAPI]:
     sc = load_scenario("live-demo")
     other = {"name": "other", "import_path": "x:y", "deployments": [{"name": "d", "num_replicas": 7}]}
-    serve_cfg = {"applications": [render(sc, app_name="vit", time_factor=20), other]}
+    serve_cfg = {"applications": [render(sc, app_name="vit", time_factor=2), other]}
     obj = {"apiVersion": "ray.io/v1", "kind": "RayService",
            "metadata": {"name": "vit", "namespace": "ml", "resourceVersion": "100"},
            "spec": {"serveConfigV2": yaml.safe_dump(serve_cfg), "rayClusterConfig": {"headGroupSpec": {}}}}
@@ -144,7 +144,7 @@ def test_patches_replicas_and_batch_size_into_serve_config(kube: FakeKubeAPI) ->
     apps = {a["name"]: a for a in kube.serve_config()["applications"]}
     l4 = next(d for d in apps["vit"]["deployments"] if d["name"] == "l4")
     assert l4["num_replicas"] == 3
-    assert l4["user_config"] == {"max_batch_size": 8, "batch_wait_timeout_s": 0.1, "time_factor": 20.0}
+    assert l4["user_config"] == {"max_batch_size": 8, "batch_wait_timeout_s": 0.1, "time_factor": 2.0}
     assert apps["other"]["deployments"] == [{"name": "d", "num_replicas": 7}]
     assert kube.obj["spec"]["rayClusterConfig"] == {"headGroupSpec": {}}  # merge patch kept the rest
     assert [(m, c) for m, _, c in kube.requests] == [("GET", ""), ("PATCH", "application/merge-patch+json")]

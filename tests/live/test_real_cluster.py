@@ -1,7 +1,9 @@
 """The live controller against a real local Ray cluster (fake GPUs, emulated model, no mocks).
 
-The emulated replica sleeps for the vit-base batch time × 20 (live-demo
-scenario), so one replica serves about 9 req/s and 30-40 req/s needs several.
+The emulated replica sleeps for the live-demo scenario's batch time (its model,
+vit-base-x20, is ViT-B/16 slowed 20x), so one replica serves about 6-9 req/s and
+30-40 req/s needs several. ``mixed`` keeps plain vit-base, slowed by
+``user_config.time_factor``.
 Load stays under 40 req/s: this machine's Serve HTTP proxy saturates near 80-100.
 """
 
@@ -25,12 +27,11 @@ from autotune.policies.static import StaticPolicy
 from autotune.scenario import load_scenario
 from tests.live.conftest import Background, FaultyProxy, constant_load, read_jsonl, run_cli, wait_for
 
-TIME_FACTOR = 20.0
+MIXED_TIME_FACTOR = 20.0  # mixed's vit-base, slowed like live-demo's vit-base-x20
 
 
 def deploy(cluster: LocalRay, app: str, scenario: str = "live-demo", mode: str = "external") -> None:
-    cluster.deploy(render(load_scenario(scenario), app_name=app, mode=mode, time_factor=TIME_FACTOR,  # type: ignore[arg-type]
-                          route_prefix="/"))
+    cluster.deploy(render(load_scenario(scenario), app_name=app, mode=mode, route_prefix="/"))  # type: ignore[arg-type]
 
 
 def pool(cluster: LocalRay, app: str, name: str = "l4") -> DeploymentState:
@@ -258,7 +259,7 @@ def test_notices_a_replica_dying(ray_cluster: LocalRay, tmp_path: Path) -> None:
 
 def test_router_spreads_over_pools_and_controller_empties_a_pool(ray_cluster: LocalRay, tmp_path: Path) -> None:
     """The four-pool ``mixed`` app: requests reach every pool; ``static`` takes the t4/a100 pools to 0."""
-    ray_cluster.deploy(render(load_scenario("mixed"), app_name="mixed", time_factor=TIME_FACTOR))
+    ray_cluster.deploy(render(load_scenario("mixed"), app_name="mixed", time_factor=MIXED_TIME_FACTOR))
     # Free capacity = replicas x max_ongoing_requests (a100 64, the others 32) - in flight:
     # 72 at once fill the a100 to 32 in flight, then spread over all four.
     _pools_seen(ray_cluster.http_url, 4)  # the router has learnt the replica counts

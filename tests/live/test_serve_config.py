@@ -30,7 +30,7 @@ def test_shipped_config_passes_serve_schema(path: Path) -> None:
 def test_generator_reproduces_the_live_demo_files(mode: str) -> None:
     buf = io.StringIO()
     with redirect_stdout(buf):
-        main(["--scenario", "live-demo", "--mode", mode, "--time-factor", "20"])
+        main(["--scenario", "live-demo", "--mode", mode])
     assert yaml.safe_load(buf.getvalue()) == yaml.safe_load((CONFIGS / f"live-demo-{mode}.yaml").read_text())
 
 
