@@ -62,12 +62,13 @@ class RayServeClusterEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
-                 episode_s: float | None = 1800.0, reward_weights_override: dict[str, float] | None = None) -> None:
+                 episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
+                 action_kind: str = F.ACTION_KIND) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
                 update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
-        self.ctx = F.make_context(self.scenario)
+        self.ctx = F.make_context(self.scenario, action_kind=action_kind)
         self.randomize = randomize
         self.episode_s = episode_s
         self.weights = reward_weights(self.scenario)
@@ -85,7 +86,7 @@ class RayServeClusterEnv(gym.Env):
             arr: Arrivals = options["arrivals"]
             return Episode(arr, arr.source, float(options.get("time_offset_s", 0.0))), sim_seed
         if self.randomize:
-            duration = self.episode_s or self.scenario.workload.duration_s or 3600.0
+            duration = self.episode_s or self.scenario.training.episode_s
             return sample_training_episode(self.scenario, self.np_random, duration, self.ctx.day_s), sim_seed
         arr = build_arrivals(self.scenario, sim_seed)
         return Episode(arr, arr.source), sim_seed
@@ -157,7 +158,7 @@ class RayServeClusterEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         assert self.sim is not None and self._obs is not None, "call reset() first"
-        decision = F.decode_action(action, self._obs, self._state, self.ctx)
+        decision, self._state = F.decode_action(action, self._obs, self._state, self.ctx)
         guarded = clamp_to_bounds(decision, self.scenario.pools)
         before = self.sim.targets()
         changed = self.sim.apply(guarded.decision)

@@ -6,9 +6,19 @@ same numbers in both. Feature history (recent arrival rates, preemptions) lives
 in an explicit, JSON-friendly state dict, as the Policy protocol requires.
 
 Scale invariance (one policy for 10..1,000 req/s): loads are expressed relative
-to SLO capacity (:mod:`autotune.capacity`), and the action is a *headroom
+to SLO capacity (:mod:`autotune.capacity`), and the action sets a *headroom
 multiplier* on the capacity-implied replica need rather than a replica count,
 so "1.2x of what this load needs" means the same at every load level.
+
+Two action kinds (the model card's ``action.kind``):
+
+- ``moves`` (policies trained from 29 Nov, session 2): per pool, move a
+  persistent headroom level up or down a ladder (:data:`LEVELS`) or keep it;
+  the level lives in the policy state and the target follows the load at that
+  level. Exploring then is a random walk of the headroom, not a new random fleet
+  every window, and the deterministic policy keeps what it learnt to hold.
+- ``absolute`` (earlier cards, no ``kind``): per pool, pick the multiplier
+  itself every window (:data:`MULTIPLIERS`), or hold the current target.
 """
 
 from __future__ import annotations
@@ -38,8 +48,15 @@ HOLD = 0
 # under it keep it via their model card (see :func:`max_down_fraction_of`).
 MAX_DOWN_FRACTION = 1.0
 LEGACY_MAX_DOWN_FRACTION = 0.1  # model cards without ``action.max_down_fraction``
+# ``moves``: headroom levels (multipliers of the need) and the moves along them;
+# move 0 keeps the level. A pool starts at 0 except the most cost-efficient one
+# (INITIAL_LEVEL): the fleet a policy that never moves keeps.
+LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0)
+MOVES: tuple[int, ...] = (0, 1, -1, 3, -3)
+INITIAL_LEVEL = 1.2
+ACTION_KIND = "moves"  # what training produces now; cards without ``action.kind`` are "absolute"
 GLOBAL_FEATURES = N_RATES + 15
-POOL_FEATURES = 13
+POOL_FEATURES = 13  # + 1 (the pool's headroom level) for ``moves``
 
 
 @dataclass(frozen=True)
@@ -58,14 +75,19 @@ class FeatureContext:
     interval_s: float
     day_s: float
     max_down_fraction: float = MAX_DOWN_FRACTION  # action semantics; see MAX_DOWN_FRACTION
+    action_kind: str = ACTION_KIND  # "moves" or "absolute"
 
     @property
     def max_batches(self) -> int:
         return max(len(b) for b in self.batch_sizes)
 
     @property
+    def pool_features(self) -> int:
+        return POOL_FEATURES + (self.action_kind == "moves")
+
+    @property
     def obs_size(self) -> int:
-        return GLOBAL_FEATURES + POOL_FEATURES * len(self.pools)
+        return GLOBAL_FEATURES + self.pool_features * len(self.pools)
 
     def cap(self, pool: int, batch: int) -> float:
         bs = self.batch_sizes[pool]
@@ -83,7 +105,15 @@ def max_down_fraction_of(card: dict) -> float:
     return float(v) if isinstance(v, (int, float)) and 0 < v <= 1 else LEGACY_MAX_DOWN_FRACTION
 
 
-def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION) -> FeatureContext:
+def action_kind_of(card: dict) -> str:
+    """How a policy's actions decode, from its model card (cards before ``kind`` existed: absolute)."""
+    action = card.get("action") or {}
+    kind = action.get("kind", "absolute") if isinstance(action, dict) else "absolute"
+    return kind if kind in ("moves", "absolute") else "absolute"
+
+
+def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
+                 action_kind: str = ACTION_KIND) -> FeatureContext:
     caps = capacity_table(scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
@@ -103,11 +133,21 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         # Scenarios compress a day into period_s (default.yaml: one hour).
         day_s=float(scenario.workload.params.get("period_s", 86400.0)),
         max_down_fraction=float(max_down_fraction),
+        action_kind=action_kind,
     )
 
 
+def initial_levels(ctx: FeatureContext) -> list[int]:
+    """Ladder index per pool a ``moves`` policy starts from: INITIAL_LEVEL on the best pool, 0 elsewhere."""
+    best = best_pool(ctx)
+    return [LEVELS.index(INITIAL_LEVEL) if i == best else 0 for i in range(len(ctx.pools))]
+
+
 def initial_state(ctx: FeatureContext) -> PolicyState:
-    return {"rates": [], "preempt": [0.0] * len(ctx.pools), "time_offset_s": 0.0}
+    state: PolicyState = {"rates": [], "preempt": [0.0] * len(ctx.pools), "time_offset_s": 0.0}
+    if ctx.action_kind == "moves":
+        state["level"] = initial_levels(ctx)
+    return state
 
 
 def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> PolicyState:
@@ -115,7 +155,7 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     rates = (list(state["rates"]) + [obs.arrival_rate])[-N_HISTORY:]
     # Decays over ~10 windows: "was this spot pool preempted recently".
     preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools, strict=False)]
-    return {"rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
+    return {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
 
 
 def forecast_rate(state: PolicyState) -> float:
@@ -187,15 +227,18 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
             min(max(ctx.capacity[i]) / ref, 5.0),
             min(ctx.max_replicas[i] * max(ctx.capacity[i]) / scale, 5.0),  # can this pool alone carry the load
         ]
+        if ctx.action_kind == "moves":
+            g.append(LEVELS[state["level"][i]] / LEVELS[-1])  # the headroom this pool is held at
     out = np.asarray(g, dtype=np.float32)
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=5.0, neginf=-5.0), -10.0, 10.0)
 
 
 def action_nvec(ctx: FeatureContext) -> list[int]:
-    """MultiDiscrete sizes: per pool a headroom multiplier and a batch-size index."""
+    """MultiDiscrete sizes: per pool a headroom move (or multiplier) and a batch-size index."""
+    n = len(MOVES) if ctx.action_kind == "moves" else len(MULTIPLIERS)
     out: list[int] = []
     for _ in ctx.pools:
-        out += [len(MULTIPLIERS), ctx.max_batches]
+        out += [n, ctx.max_batches]
     return out
 
 
@@ -208,7 +251,7 @@ def action_mask(obs: Observation, ctx: FeatureContext) -> np.ndarray:
     """
     parts: list[np.ndarray] = []
     for i, _ in enumerate(ctx.pools):
-        m = np.ones(len(MULTIPLIERS), dtype=bool)
+        m = np.ones(len(MOVES) if ctx.action_kind == "moves" else len(MULTIPLIERS), dtype=bool)
         b = np.zeros(ctx.max_batches, dtype=bool)
         b[: len(ctx.batch_sizes[i])] = [c > 0 for c in ctx.capacity[i]]
         if not b.any():
@@ -224,7 +267,8 @@ def best_pool(ctx: FeatureContext) -> int:
 
 def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
     """Initial action-logit bias: 1.2x the need on the most cost-efficient pool at its best
-    batch size, the other pools at zero (their minimum).
+    batch size, the other pools at zero (their minimum); for ``moves``, keeping the
+    initial levels, which are exactly that.
 
     A warm start for exploration, not a rule: at ``strength`` 2.5 the prior
     choice starts with ~45% probability and PPO moves away from it freely.
@@ -234,8 +278,12 @@ def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
     out: list[np.ndarray] = []
     best = best_pool(ctx)
     for i in range(len(ctx.pools)):
-        m = np.zeros(len(MULTIPLIERS))
-        m[MULTIPLIERS.index(1.2 if i == best else 0.0)] = strength
+        if ctx.action_kind == "moves":
+            m = np.zeros(len(MOVES))
+            m[MOVES.index(0)] = strength
+        else:
+            m = np.zeros(len(MULTIPLIERS))
+            m[MULTIPLIERS.index(1.2 if i == best else 0.0)] = strength
         b = np.zeros(ctx.max_batches)
         b[int(np.argmax(ctx.capacity[i]))] = strength
         out += [m, b]
@@ -243,19 +291,48 @@ def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
 
 
 def decode_action(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
-                  ctx: FeatureContext) -> Decision:
-    """Turn a network action into target replicas and batch sizes per pool."""
+                  ctx: FeatureContext) -> tuple[Decision, PolicyState]:
+    """Turn a network action into target replicas and batch sizes per pool (and the new headroom levels)."""
+    if ctx.action_kind == "moves":
+        return _decode_moves(action, state, ctx)
+    return _decode_absolute(action, obs, state, ctx), state
+
+
+def _batch_of(ctx: FeatureContext, i: int, bi: int) -> int:
+    bs = ctx.batch_sizes[i]
+    b = bs[min(bi, len(bs) - 1)]
+    if ctx.capacity[i][bs.index(b)] <= 0:  # masked in training; be safe for a stray action
+        b = bs[int(np.argmax(ctx.capacity[i]))]
+    return b
+
+
+def _decode_moves(action: np.ndarray | list[int], state: PolicyState,
+                  ctx: FeatureContext) -> tuple[Decision, PolicyState]:
+    rate = forecast_rate(state)
+    levels = list(state.get("level") or initial_levels(ctx))
+    replicas: dict[str, int] = {}
+    batch: dict[str, int] = {}
+    why: list[str] = []
+    for i, name in enumerate(ctx.pools):
+        move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
+        levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
+        b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
+        mult = LEVELS[levels[i]]
+        n = int(math.ceil(mult * rate / max(ctx.cap(i, b), 1e-9) - 1e-6))
+        replicas[name] = min(max(n, ctx.min_replicas[i]), ctx.max_replicas[i])
+        why.append(f"{name}: {mult:g}x ({move:+d}) of {rate:.0f} req/s -> {replicas[name]} @b{b}")
+    return Decision(replicas, "rl: " + "; ".join(why), batch), {**state, "level": levels}
+
+
+def _decode_absolute(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
+                     ctx: FeatureContext) -> Decision:
     rate = forecast_rate(state)
     replicas: dict[str, int] = {}
     batch: dict[str, int] = {}
     why: list[str] = []
     for i, name in enumerate(ctx.pools):
-        k, bi = int(action[2 * i]), int(action[2 * i + 1])
-        bs = ctx.batch_sizes[i]
-        b = bs[min(bi, len(bs) - 1)]
-        if ctx.capacity[i][bs.index(b)] <= 0:  # masked in training; be safe for a stray action
-            b = bs[int(np.argmax(ctx.capacity[i]))]
-        batch[name] = b
+        k = int(action[2 * i])
+        b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
         current = obs.pools[i].target
         if k == HOLD:
             replicas[name] = current

@@ -76,7 +76,7 @@ class RLPolicy:
         state = F.update_state(state, obs, self.ctx)
         x = F.features(obs, state, self.ctx)
         action, _ = self.model.predict(x, deterministic=True, action_masks=F.action_mask(obs, self.ctx))
-        return F.decode_action(np.asarray(action).reshape(-1), obs, state, self.ctx), state
+        return F.decode_action(np.asarray(action).reshape(-1), obs, state, self.ctx)
 
 
 def check_compatible(card: dict[str, Any], scenario: Scenario, source: Path) -> None:
@@ -100,8 +100,8 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
         model = MaskablePPO.load(path, device="cpu")
     except Exception as e:  # a zip that hashes right but is not an SB3 model
         raise InputError(path, None, f"not a loadable SB3 MaskablePPO model ({type(e).__name__}: {e})") from None
-    # Same decoding as in training: the scale-down limit the policy was trained with (card).
-    ctx = F.make_context(scenario, F.max_down_fraction_of(card))
+    # Same decoding as in training: the action kind and scale-down limit the policy was trained with (card).
+    ctx = F.make_context(scenario, F.max_down_fraction_of(card), F.action_kind_of(card))
     if model.observation_space.shape != (ctx.obs_size,):
         raise InputError(path, "observation_space", f"expects {model.observation_space.shape}, "
                                                     f"scenario {scenario.name} gives ({ctx.obs_size},)")

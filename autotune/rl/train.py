@@ -37,7 +37,7 @@ DEFAULT_HYPER: dict[str, Any] = {
     "clip_range": 0.2,
     "net_arch": [64, 64],
     "n_envs": 4,
-    "episode_s": 1800.0,
+    "episode_s": None,  # None: the scenario's training.episode_s
     "prior_logit": 2.5,  # initial bias toward a sensible fleet (features.prior_logits); 0 disables
 }
 
@@ -101,6 +101,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
 
     torch.set_num_threads(1)
     h = {**DEFAULT_HYPER, **(hyper or {})}
+    h["episode_s"] = h["episode_s"] or scenario.training.episode_s
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
     env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]))
@@ -201,16 +202,17 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "timesteps": timesteps,
         "seed": seed,
         "wall_time_s": round(result.wall_s, 1),
-        "hyperparameters": {**DEFAULT_HYPER, **hyper},
+        "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
-        "action": {"multipliers": [None if x != x else x for x in F.MULTIPLIERS],
-                   "max_down_fraction": F.MAX_DOWN_FRACTION,
-                   "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity); "
-                           "scale-down per window limited to max_down_fraction of the target (1.0 = none)"},
+        "action": {"kind": F.ACTION_KIND, "levels": list(F.LEVELS), "moves": list(F.MOVES),
+                   "initial_level": F.INITIAL_LEVEL, "max_down_fraction": F.MAX_DOWN_FRACTION,
+                   "note": "per pool: move the headroom level (index into levels) by moves[a], then "
+                           "target = ceil(level * forecast / capacity); the most cost-efficient pool starts at "
+                           "initial_level, the others at 0"},
         "training_distribution": {
-            "generators": list(W.GENERATORS), "mean_rate_req_s": list(W.RATE_RANGE),
+            "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
-            "episode_s": hyper.get("episode_s", DEFAULT_HYPER["episode_s"]),
+            "episode_s": hyper.get("episode_s") or scenario.training.episode_s,
         },
         "held_out": {"seeds": "0..999 (benchmark, whatif)", "validation_seeds": [e.seed for e in episodes],
                      "traces": list(W.HELD_OUT_TRACES)},

@@ -2,7 +2,8 @@
 
 Training episodes draw a trace family (the five synthetic generators with
 random shapes, or a slice of the NASA trace from day 2 onward) and a mean load
-log-uniform in 10..1,000 req/s. What evaluation uses is never trained on:
+log-uniform in the scenario's ``training.mean_rate_range`` (default 10..1,000
+req/s). What evaluation uses is never trained on:
 
 - synthetic seeds: training builds arrivals with seeds >= ``TRAIN_SEED_BASE``;
   evaluation (and ``autotune whatif``, whose seeds are small) uses 0..999;
@@ -29,7 +30,6 @@ GENERATORS = ("poisson", "daily", "mmpp", "flash", "ramp")
 NASA = TRACES / "nasa_http_1995_per_minute.csv"
 NASA_TRAIN_DAYS = (2, 58)  # [first, last) day used for training; days 0-1 are held out
 DAY_S = 86400.0
-RATE_RANGE = (10.0, 1000.0)
 TRAINED_TRACES = (f"{NASA.name} days {NASA_TRAIN_DAYS[0]}..{NASA_TRAIN_DAYS[1] - 1}",)
 HELD_OUT_TRACES = ("azure_llm_conv_2023.csv", "azure_llm_code_2023.csv", f"{NASA.name} days 0-1")
 
@@ -80,7 +80,8 @@ def nasa_slice(day: float, mean_rate: float, duration_s: float, time_scale: floa
 def sample_training_episode(scenario: Scenario, rng: np.random.Generator, duration_s: float,
                             day_s: float) -> Episode:
     """One randomized training episode (never a held-out seed or trace)."""
-    rate = float(math.exp(rng.uniform(math.log(RATE_RANGE[0]), math.log(RATE_RANGE[1]))))
+    lo, hi = scenario.training.mean_rate_range
+    rate = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     seed = TRAIN_SEED_BASE + int(rng.integers(0, 2**31))
     if rng.random() < 0.2:
         day = float(rng.uniform(NASA_TRAIN_DAYS[0], NASA_TRAIN_DAYS[1] - 1))

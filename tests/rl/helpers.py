@@ -26,11 +26,20 @@ class FixedActionPolicy:
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         state = F.update_state(state, obs, self.ctx)
-        return F.decode_action(self.action, obs, state, self.ctx), state
+        return F.decode_action(self.action, obs, state, self.ctx)
+
+
+def stay_action(ctx: F.FeatureContext) -> list[int]:
+    """``moves``: keep every pool's headroom level, each pool at its best batch size."""
+    out: list[int] = []
+    for i in range(len(ctx.pools)):
+        out += [F.MOVES.index(0), int(np.argmax(ctx.capacity[i]))]
+    return out
 
 
 def headroom_action(ctx: F.FeatureContext, mult: float, pool: int = 0) -> list[int]:
-    """``mult`` x the need on one pool at its best batch size, the other pools at zero (or min)."""
+    """``absolute``: ``mult`` x the need on one pool at its best batch size, the other pools at zero (or min)."""
+    assert ctx.action_kind == "absolute"
     out: list[int] = []
     for i in range(len(ctx.pools)):
         k = F.MULTIPLIERS.index(mult) if i == pool else F.MULTIPLIERS.index(0.0)

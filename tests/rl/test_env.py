@@ -13,7 +13,7 @@ from autotune.rl import features as F
 from autotune.rl.env import RayServeClusterEnv
 from autotune.scenario import load_scenario
 from autotune.sim.run import simulate
-from tests.rl.helpers import FixedActionPolicy, headroom_action, short_arrivals
+from tests.rl.helpers import FixedActionPolicy, headroom_action, short_arrivals, stay_action
 
 
 def rollout(env: RayServeClusterEnv, seed: int, steps: int) -> tuple[list[np.ndarray], list[float]]:
@@ -34,7 +34,10 @@ def test_check_env_passes(scenario: str) -> None:
     env = gym.make(ENV_ID, scenario=scenario, episode_s=300.0)
     check_env(env.unwrapped, skip_render_check=True)
     assert isinstance(env.action_space, gym.spaces.MultiDiscrete)
-    assert env.observation_space.shape == (F.GLOBAL_FEATURES + F.POOL_FEATURES * len(load_scenario(scenario).pools),)
+    # moves: each pool's headroom level is one more feature
+    n_pools = len(load_scenario(scenario).pools)
+    assert env.observation_space.shape == (F.GLOBAL_FEATURES + (F.POOL_FEATURES + 1) * n_pools,)
+    assert env.action_space.nvec[0] == len(F.MOVES)
 
 
 def test_same_seed_same_episode_and_other_seed_differs() -> None:
@@ -82,20 +85,27 @@ def test_time_and_load_features_are_scale_free() -> None:
         arr = short_arrivals(sc, "poisson", rate, 300.0, seed=3)
         obs, _ = env.reset(seed=0, options={"arrivals": arr, "sim_seed": 0})
         for _ in range(6):
-            obs, *_ = env.step(headroom_action(env.ctx, 1.2))
+            obs, *_ = env.step(stay_action(env.ctx))
         feats.append(obs[: F.N_RATES])
     np.testing.assert_allclose(feats[0], feats[1], atol=0.25)
     np.testing.assert_allclose(feats[1], 1.0, atol=0.1)
 
 
 @pytest.mark.parametrize("scenario,generator,rate,mult", [("default", "daily", 250.0, 1.1),
-                                                          ("mixed", "mmpp", 400.0, 1.3)])
-def test_reward_accounting_matches_whatif_summary(scenario: str, generator: str, rate: float, mult: float) -> None:
-    """Per-step cost and on-time/missed counts add up to simulate()'s summary of the same episode."""
+                                                          ("mixed", "mmpp", 400.0, 1.3),
+                                                          ("mixed", "daily", 300.0, None)])
+def test_reward_accounting_matches_whatif_summary(scenario: str, generator: str, rate: float,
+                                                  mult: float | None) -> None:
+    """Per-step cost and on-time/missed counts add up to simulate()'s summary of the same episode
+    (``mult`` None: a ``moves`` policy keeping its levels, else an ``absolute`` one choosing ``mult``)."""
     sc = load_scenario(scenario)
     arr = short_arrivals(sc, generator, rate, 900.0, seed=21)
-    env = RayServeClusterEnv(sc, randomize=False)
-    action = headroom_action(env.ctx, mult)
+    if mult is None:
+        env = RayServeClusterEnv(sc, randomize=False)
+        action = stay_action(env.ctx)
+    else:
+        env = RayServeClusterEnv(sc, randomize=False, action_kind="absolute")
+        action = headroom_action(env.ctx, mult)
     env.reset(seed=0, options={"arrivals": arr, "sim_seed": 21})
     cost = on_time = missed = arrivals = steps = 0
     reward = 0.0
@@ -116,3 +126,21 @@ def test_reward_accounting_matches_whatif_summary(scenario: str, generator: str,
     assert steps == int(np.ceil((arr.duration_s + sc.drain_s) / sc.control_interval_s)) - 1
     assert missed < n  # a sensible fixed policy meets most requests: the comparison is not vacuous
     assert reward < 0
+
+
+def test_training_loads_come_from_the_scenarios_range() -> None:
+    """live-demo trains on 1..15 req/s (what 8 local replicas carry), default on 10..1,000."""
+    import re
+
+    from autotune.rl.workloads import sample_training_episode
+
+    for name, (lo, hi) in (("live-demo", (1.0, 15.0)), ("default", (10.0, 1000.0))):
+        sc = load_scenario(name)
+        assert sc.training.mean_rate_range == (lo, hi)
+        rng = np.random.default_rng(0)
+        rates = [float(re.search(r"@ ([0-9.]+) req/s", sample_training_episode(sc, rng, 120.0, 3600.0).label)[1])
+                 for _ in range(40)]
+        assert lo - 0.5 <= min(rates) and max(rates) <= hi + 0.5 and max(rates) > 3 * min(rates)
+    env = RayServeClusterEnv("live-demo")
+    env.reset(seed=0)
+    assert env.episode is not None and env.episode.arrivals.duration_s == 600.0  # training.episode_s

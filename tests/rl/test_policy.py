@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autotune.errors import InputError
@@ -98,7 +99,7 @@ def test_action_decoding_is_symmetric_and_legacy_cards_keep_their_limit(tmp_path
     from tests.rl.helpers import headroom_action
 
     sc = load_scenario("default")
-    ctx = F.make_context(sc)
+    ctx = F.make_context(sc, action_kind="absolute")
     assert ctx.max_down_fraction == F.MAX_DOWN_FRACTION == 1.0
     arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
     obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
@@ -108,12 +109,55 @@ def test_action_decoding_is_symmetric_and_legacy_cards_keep_their_limit(tmp_path
     obs = dataclasses.replace(obs, pools=(big, *obs.pools[1:]))
     state = F.update_state(F.initial_state(ctx), obs, ctx)
     act = headroom_action(ctx, 1.0, pool=0)
-    up_to_need = F.decode_action(act, obs, state, ctx).replicas[ctx.pools[0]]
+    up_to_need = F.decode_action(act, obs, state, ctx)[0].replicas[ctx.pools[0]]
     assert up_to_need < 18  # straight down to the need, not 20 -> 18
-    legacy = F.make_context(sc, F.max_down_fraction_of({"action": {}}))
-    assert legacy.max_down_fraction == F.LEGACY_MAX_DOWN_FRACTION
-    assert F.decode_action(act, obs, state, legacy).replicas[ctx.pools[0]] == 18
+    legacy = F.make_context(sc, F.max_down_fraction_of({"action": {}}), F.action_kind_of({"action": {}}))
+    assert legacy.max_down_fraction == F.LEGACY_MAX_DOWN_FRACTION and legacy.action_kind == "absolute"
+    assert F.decode_action(act, obs, state, legacy)[0].replicas[ctx.pools[0]] == 18
     for name in SHIPPED:  # load_policy decodes as the card says the policy was trained
         card = json.loads((POLICIES / f"{name}.json").read_text())
         pol = load_policy(POLICIES / f"{name}.zip", load_scenario(name))
         assert pol.ctx.max_down_fraction == F.max_down_fraction_of(card)
+        assert pol.ctx.action_kind == F.action_kind_of(card)
+
+
+def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
+    """``moves``: the level persists across windows, moves along the ladder and stops at its ends;
+    the target is ceil(level x forecast / capacity), so at a held level the fleet follows the load."""
+    import dataclasses
+
+    from autotune.rl import features as F
+
+    sc = load_scenario("default")
+    ctx = F.make_context(sc)
+    assert ctx.action_kind == "moves"
+    arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
+    obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
+    state = F.update_state(F.initial_state(ctx), obs, ctx)
+    assert F.LEVELS[state["level"][0]] == F.INITIAL_LEVEL
+    b = int(max(range(len(ctx.capacity[0])), key=lambda k: ctx.capacity[0][k]))
+    cap = ctx.capacity[0][b]
+
+    def act(move: int) -> list[int]:
+        return [F.MOVES.index(move), b]
+
+    d, s1 = F.decode_action(act(0), obs, state, ctx)
+    rate = F.forecast_rate(state)
+    assert d.replicas["l4"] == int(np.ceil(1.2 * rate / cap - 1e-6))
+    d, s2 = F.decode_action(act(3), obs, s1, ctx)
+    up = F.LEVELS[F.LEVELS.index(1.2) + 3]
+    assert F.LEVELS[s2["level"][0]] == up and d.replicas["l4"] == int(np.ceil(up * rate / cap - 1e-6))
+    json.dumps(s2)  # persistable by the live controller
+    s = s2
+    for _ in range(10):
+        _, s = F.decode_action(act(3), obs, s, ctx)
+    assert s["level"][0] == len(F.LEVELS) - 1  # stops at the top
+    for _ in range(10):
+        d, s = F.decode_action(act(-3), obs, s, ctx)
+    assert s["level"][0] == 0 and d.replicas["l4"] == 1  # level 0: down to min_replicas
+    # the same level, twice the load: about twice the replicas
+    hot = dataclasses.replace(obs, arrivals=2 * obs.arrivals)
+    s_hot = F.update_state(F.update_state(F.update_state(F.initial_state(ctx), hot, ctx), hot, ctx), hot, ctx)
+    d_hot, _ = F.decode_action(act(0), hot, s_hot, ctx)
+    assert d_hot.replicas["l4"] == int(np.ceil(1.2 * F.forecast_rate(s_hot) / cap - 1e-6))
+    assert F.forecast_rate(s_hot) == pytest.approx(2 * obs.arrival_rate)
