@@ -7,6 +7,9 @@ when one of these commands runs.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,26 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
+def _hyper(pairs: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs: known hyperparameters only, values as JSON where they parse."""
+    from autotune.rl.train import DEFAULT_HYPER
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in DEFAULT_HYPER:
+            raise InputError("command line", "--set", f"expected KEY=VALUE with KEY one of "
+                                                      f"{', '.join(DEFAULT_HYPER)} (got {pair!r})")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    kind = out.get("action_kind", "moves")
+    if kind not in ("moves", "absolute"):
+        raise InputError("command line", "--set", f"action_kind must be moves or absolute (got {kind!r})")
+    return out
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from autotune.cli_common import console
     from autotune.rl.train import train_and_ship
@@ -29,11 +52,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"policies/{args.scenario}.zip")
     if out.suffix != ".zip":
         raise InputError("command line", "--out", f"must end in .zip (got {out})")
+    hyper = _hyper(args.set or [])
     scenario = load_scenario(args.scenario)
     console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
     card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, eval_every=args.eval_every,
-                          n_val=args.val_episodes, progress=not args.no_progress,
-                          log=lambda s: console.print(s, highlight=False))
+                          n_val=args.val_episodes, progress=not args.no_progress, hyper=hyper,
+                          log=lambda s: console.print(s, highlight=False),
+                          command="autotune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     console.print(f"wrote {out} and {out.with_suffix('.json')} ({card['wall_time_s']:.0f} s, sha256 "
                   f"{card['sha256'][:12]}...)")
     for row in card["evaluation"]:
@@ -69,6 +94,8 @@ def register(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=20_000, help="validate against ray-default every N steps")
     p.add_argument("--val-episodes", type=int, default=4, help="validation episodes (seeds 5000+)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="hyperparameter (repeatable), e.g. --set prior_logit=1.0 --set action_kind=absolute")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("tune", help="Ray Tune sweep: ray-default knobs into ray-tuned, and PPO hyperparameters")
     p.add_argument("--scenario", default="default")

@@ -39,6 +39,7 @@ DEFAULT_HYPER: dict[str, Any] = {
     "n_envs": 4,
     "episode_s": None,  # None: the scenario's training.episode_s
     "prior_logit": 2.5,  # initial bias toward a sensible fleet (features.prior_logits); 0 disables
+    "action_kind": F.ACTION_KIND,  # "moves" or "absolute" (features module docstring)
 }
 
 Report = Callable[[dict[str, float]], None]
@@ -53,14 +54,14 @@ class TrainResult:
 
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
-                  reward: dict[str, float] | None, gamma: float) -> Any:
+                  reward: dict[str, float] | None, gamma: float, action_kind: str) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     def make(i: int) -> Callable[[], Any]:
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
-                                             reward_weights_override=reward))
+                                             reward_weights_override=reward, action_kind=action_kind))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
@@ -104,14 +105,15 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     h["episode_s"] = h["episode_s"] or scenario.training.episode_s
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
-    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]))
+    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]),
+                        str(h["action_kind"]))
     n_steps = int(h["n_steps"])
     model = MaskablePPO(
         "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
         batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
         gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
         policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
-    ctx = F.make_context(scenario)
+    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]))
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
@@ -188,7 +190,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
 
 def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: int, hyper: dict[str, Any],
                zip_path: Path, table: list[dict[str, float | str]], episodes: list[EvalEpisode],
-               reward: dict[str, float] | None) -> dict[str, Any]:
+               reward: dict[str, float] | None, command: str | None = None) -> dict[str, Any]:
     import sb3_contrib
     import stable_baselines3
     import torch
@@ -204,11 +206,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "wall_time_s": round(result.wall_s, 1),
         "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
-        "action": {"kind": F.ACTION_KIND, "levels": list(F.LEVELS), "moves": list(F.MOVES),
-                   "initial_level": F.INITIAL_LEVEL, "max_down_fraction": F.MAX_DOWN_FRACTION,
-                   "note": "per pool: move the headroom level (index into levels) by moves[a], then "
-                           "target = ceil(level * forecast / capacity); the most cost-efficient pool starts at "
-                           "initial_level, the others at 0"},
+        "action": _action_card(str({**DEFAULT_HYPER, **hyper}["action_kind"])),
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -223,13 +221,28 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "stable_baselines3": stable_baselines3.__version__, "sb3_contrib": sb3_contrib.__version__},
         "sha256": sha256_file(zip_path),
+        **({"command": command} if command else {}),
     }
+
+
+def _action_card(kind: str) -> dict[str, Any]:
+    """How the network's actions decode (``load_policy`` reads ``kind`` and ``max_down_fraction``)."""
+    if kind == "moves":
+        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": F.INITIAL_LEVEL,
+                "max_down_fraction": F.MAX_DOWN_FRACTION,
+                "note": "per pool: move the headroom level (index into levels) by moves[a], then target = "
+                        "ceil(level * forecast / capacity); the most cost-efficient pool starts at initial_level, "
+                        "the others at 0"}
+    return {"kind": kind, "multipliers": [None if x != x else x for x in F.MULTIPLIERS],
+            "max_down_fraction": F.MAX_DOWN_FRACTION,
+            "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity); "
+                    "scale-down per window limited to max_down_fraction of the target (1.0 = none)"}
 
 
 def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
                    hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = 4,
                    reward: dict[str, float] | None = None, progress: bool = True,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
+                   log: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
     out = Path(out)
     hyper = hyper or {}
@@ -237,8 +250,9 @@ def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: in
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
     episodes = validation_episodes(scenario, n_val)
-    table = comparison_table(scenario, RLPolicy(result.model, F.make_context(scenario), name=f"rl:{out.stem}"),
-                             episodes)
-    card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward)
+    kind = str({**DEFAULT_HYPER, **hyper}["action_kind"])
+    table = comparison_table(scenario, RLPolicy(result.model, F.make_context(scenario, action_kind=kind),
+                                                name=f"rl:{out.stem}"), episodes)
+    card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward, command)
     write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     return card
