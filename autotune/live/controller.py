@@ -83,6 +83,7 @@ class Controller:
         self.start = clock()
         self.last_decision_t = self.start
         self.seen_dead: dict[str, set[str]] = {}
+        self.prev_live: dict[str, int] = {}
         self.prices = {r.name: r.price_per_hour for r in scenario.runtime_pools()}
         # What we last applied: kept (not re-derived) while the cluster is unreachable.
         self.applied: Decision | None = None
@@ -103,19 +104,29 @@ class Controller:
         return s
 
     def _preemptions(self, state: AppState) -> tuple[dict[str, int], list[str]]:
-        """Replicas that died since the last look (Serve replaces them; we note and count them)."""
+        """Replicas that died since the last look (Serve replaces them; we note and count them).
+
+        Serve's ``recent_dead_replicas`` lists every stopped replica, also those a
+        scale-down stopped on purpose; as many stops as the target fell below the
+        replicas alive at the last look are that, not deaths. (Counting them made a
+        spot-availability feature fire on every scale-down of an on-demand pool.)
+        """
         counts: dict[str, int] = {}
         notes = []
         for p in self.scenario.pools:
             d = state.deployments.get(p.name)
             if d is None:
                 continue
+            live = d.running + d.starting + d.pending + d.draining
+            expected_stops = max(0, self.prev_live.get(p.name, live) - d.target)
+            self.prev_live[p.name] = live
             seen = self.seen_dead.setdefault(p.name, set(d.dead_replicas))  # older deaths are not news
             new = set(d.dead_replicas) - seen
-            if new:
-                counts[p.name] = len(new)
-                notes.append(f"{p.name}: {len(new)} replica(s) died ({', '.join(sorted(new))})")
             seen |= new
+            died = len(new) - expected_stops
+            if died > 0:
+                counts[p.name] = died
+                notes.append(f"{p.name}: {died} replica(s) died ({', '.join(sorted(new))})")
         return counts, notes
 
     def _hold(self, current: dict[str, int], why: str) -> Decision:

@@ -48,12 +48,14 @@ class Cluster:
         self.dashboard_down = False
         self.metrics_down = False
         self.applied: list[Decision] = []
+        self.dead: list[str] = []  # Serve's recent_dead_replicas: stopped by a scale-down or died
 
     def state(self) -> AppState | None:
         if self.dashboard_down:
             raise Unreachable("dashboard down")
         reps = [{"state": "RUNNING", "pid": 100 + i, "node_id": "n"} for i in range(self.target)]
         dep = {"replicas": reps, "target_num_replicas": self.target,
+               "recent_dead_replicas": [{"replica_id": r} for r in self.dead],
                "deployment_config": {"user_config": {"max_batch_size": self.batch}}}
         return app_state({"applications": {APP: {"external_scaler_enabled": True, "deployments": {"l4": dep}}}},
                          APP)
@@ -77,6 +79,8 @@ class Cluster:
         acts = []
         if decision.replicas["l4"] != self.target:
             acts.append(f"scale l4: {self.target} -> {decision.replicas['l4']}")
+            # Serve lists replicas a scale-down stopped among the dead too.
+            self.dead += [f"stopped-{len(self.dead) + i}" for i in range(self.target - decision.replicas["l4"])]
             self.target = decision.replicas["l4"]
         return acts
 
@@ -225,3 +229,17 @@ def test_a_trained_policy_file_runs_in_the_loop_or_fails_at_start_up() -> None:
     live_demo = load_scenario("live-demo")
     with pytest.raises(InputError, match="cannot decide for scenario live-demo"):
         probe_policy(make_policy(str(path), live_demo), live_demo)
+
+
+def test_replicas_stopped_by_a_scale_down_are_not_deaths() -> None:
+    """Serve's recent_dead_replicas also lists replicas a scale-down stopped: only the rest are deaths."""
+    ctl, cluster, _, log = _controller(guards=GuardConfig(down_cooldown_s=0.0, max_step_down=10))
+    cluster.target, cluster.ongoing = 6, 4.0  # HPA wants 1: scale down 6 -> 1
+    ctl.run(duration_s=10.0)
+    assert cluster.target == 1 and len(cluster.dead) == 5
+    assert not any(n for r in _decisions(log) for n in r["guards"] if "died" in n)
+    assert all(r["observation"]["pools"]["l4"]["preemptions"] == 0 for r in _decisions(log))
+    cluster.dead.append("crashed")  # a replica dies at a steady target; Serve replaces it
+    ctl.run(duration_s=15.0)  # one more decision (duration counts from the controller's start)
+    assert [n for r in _decisions(log) for n in r["guards"]] == ["l4: 1 replica(s) died (crashed)"]
+    assert sum(r["observation"]["pools"]["l4"]["preemptions"] for r in _decisions(log)) == 1
