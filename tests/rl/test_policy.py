@@ -161,3 +161,26 @@ def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
     d_hot, _ = F.decode_action(act(0), hot, s_hot, ctx)
     assert d_hot.replicas["l4"] == int(np.ceil(1.2 * F.forecast_rate(s_hot) / cap - 1e-6))
     assert F.forecast_rate(s_hot) == pytest.approx(2 * obs.arrival_rate)
+
+
+@pytest.mark.parametrize("scenario,mult", [("default", 1.2), ("mixed", 1.6)])
+def test_headroom_rule_is_the_rl_decoding_of_a_fixed_multiplier(scenario: str, mult: float) -> None:
+    """``headroom:M`` decides exactly as an RL policy fixed at M on the cheapest pool (the prior at 1.2)."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, headroom_action
+
+    sc = load_scenario(scenario)
+    arr = short_arrivals(sc, "mmpp", 250.0, 600.0, seed=4)
+    ctx = F.make_context(sc, action_kind="absolute")
+    fixed = FixedActionPolicy(ctx, headroom_action(ctx, mult, pool=F.best_pool(ctx)))
+    rule = make_policy(f"headroom:{mult}", sc)
+    a, b = simulate(sc, arr, fixed, 3), simulate(sc, arr, rule, 3)
+    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+    assert a.summary()["slo_attainment"] == b.summary()["slo_attainment"]
+
+
+@pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2"])
+def test_bad_headroom_is_a_clear_error(spec: str) -> None:
+    with pytest.raises(InputError, match="bad headroom"):
+        make_policy(spec, load_scenario("default"))
