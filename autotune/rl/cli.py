@@ -73,15 +73,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from autotune.scenario import load_scenario
 
     _positive_int("--trials", args.trials)
+    conc = {} if args.concurrent is None else {"concurrent": _positive_int("--concurrent", args.concurrent)}
     scenario = load_scenario(args.scenario)
     summary: dict[str, Any] = {}
     if args.what in ("ray", "both"):
         summary["ray-tuned"] = tune_ray_baseline(scenario, args.trials, address=args.address,
-                                                 log=lambda s: console.print(s, highlight=False))
+                                                 log=lambda s: console.print(s, highlight=False), **conc)
     if args.what in ("ppo", "both"):
         _positive_int("--timesteps", args.timesteps)
         summary["ppo"] = tune_ppo(scenario, args.trials, args.timesteps, address=args.address,
-                                  log=lambda s: console.print(s, highlight=False))
+                                  log=lambda s: console.print(s, highlight=False), **conc)
     return 0
 
 
@@ -104,4 +105,5 @@ def register(sub: Any) -> None:
                    help="ray: tune the Ray autoscaler baseline; ppo: PPO hyperparameters and reward weights")
     p.add_argument("--timesteps", type=int, default=60_000, help="max PPO steps per trial (ASHA stops early)")
     p.add_argument("--address", help="existing Ray cluster (ray://host:10001); default: a local Ray")
+    p.add_argument("--concurrent", type=int, help="trials at once (default: 2 for ray, 1 for ppo: one core each)")
     p.set_defaults(func=_cmd_tune)

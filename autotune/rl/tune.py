@@ -156,9 +156,15 @@ def _ppo_trial(config: dict[str, Any], scenario_json: str, timesteps: int) -> No
     sc = Scenario.model_validate_json(scenario_json)
     config = dict(config)  # Tune keeps the dict it passes in as the trial's recorded config
     reward = {"slo_weight": config.pop("slo_weight"), "churn_weight": config.pop("churn_weight")}
+
+    def report(p: dict[str, float]) -> None:
+        # The step-0 point is the untrained prior: reporting it would let a trial that never
+        # learnt anything win the sweep with the prior's score.
+        if p.get("learned"):
+            tune.report({"score": p["score"], "timesteps": p["timesteps"]})
+
     train(sc, timesteps, seed=0, hyper=config, eval_every=max(timesteps // 6, 1000), n_val=2, reward=reward,
-          progress=False, report=lambda p: tune.report({"score": p["score"], "timesteps": p["timesteps"]}),
-          log=lambda s: None)
+          progress=False, report=report, log=lambda s: None)
 
 
 def ppo_search_space() -> dict[str, Any]:
@@ -172,6 +178,9 @@ def ppo_search_space() -> dict[str, Any]:
         "net_arch": tune.choice([[64, 64], [128, 128]]),
         "slo_weight": tune.uniform(0.5, 3.0),
         "churn_weight": tune.loguniform(1e-3, 0.1),
+        # How strongly the network starts at the 1.2x-headroom rule, and what its actions mean.
+        "prior_logit": tune.choice([0.5, 1.0, 2.5]),
+        "action_kind": tune.choice(["moves", "absolute"]),
     }
 
 

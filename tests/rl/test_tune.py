@@ -25,3 +25,23 @@ def test_ray_baseline_sweep_writes_a_config_no_worse_than_ray_default(tmp_path: 
     RayAutoscalerSpec(**on_disk["ray_autoscaler"])  # what `--policy ray-tuned` will parse
     # Ray's own defaults are always trial 0, so the winner scores at least as well.
     assert on_disk["score"] <= on_disk["ray_default_score"] + 1e-9
+
+
+@pytest.mark.slow
+def test_ppo_sweep_writes_the_best_learned_config(tmp_path: Path) -> None:
+    """Two tiny trials: the sweep covers the action kind and prior strength, and scores only learned
+    checkpoints (the step-0 prior is never reported, so it cannot win the sweep)."""
+    ray = pytest.importorskip("ray")
+    from autotune.rl.tune import tune_ppo
+
+    out = tmp_path / "default-ppo-tune.json"
+    try:
+        data = tune_ppo(load_scenario("default"), 2, 2048, out=out, concurrent=1, log=lambda s: None)
+    finally:
+        ray.shutdown()
+    on_disk = json.loads(out.read_text())
+    assert on_disk["best_config"]["action_kind"] in ("moves", "absolute")
+    assert on_disk["best_config"]["prior_logit"] in (0.5, 1.0, 2.5)
+    scores = [t["score"] for t in on_disk["all"]]
+    assert len(scores) == 2 and all(s is not None for s in scores)
+    assert data["score"] <= min(scores) + 1e-9  # best over every learned checkpoint, "all" holds the last
