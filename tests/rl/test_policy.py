@@ -17,7 +17,8 @@ from autotune.scenario import load_scenario
 from autotune.sim.run import simulate
 from tests.rl.helpers import short_arrivals
 
-SHIPPED = ["default", "mixed"]
+SHIPPED = ["default", "mixed", "live-demo"]
+SANITY_RATE = {"default": 200.0, "mixed": 200.0, "live-demo": 8.0}  # a daily ramp each cluster can carry
 
 
 def _copy(name: str, tmp_path: Path) -> Path:
@@ -40,7 +41,7 @@ def test_shipped_policy_card_matches_and_runs(name: str) -> None:
     sc = load_scenario(name)
     pol = make_policy(str(path), sc)  # the same route whatif --policy takes
     assert isinstance(pol, RLPolicy)
-    arr = short_arrivals(sc, "daily", 200.0, 600.0, seed=3)
+    arr = short_arrivals(sc, "daily", SANITY_RATE[name], 600.0, seed=3)
     s = simulate(sc, arr, pol, 3).summary()
     assert s["requests"] == len(arr) and s["cost_usd"] > 0
     assert s["slo_attainment"] > 0.9  # a trained policy, not a random one
