@@ -22,24 +22,33 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
-def _hyper(pairs: list[str]) -> dict[str, Any]:
-    """``--set key=value`` pairs: known hyperparameters only, values as JSON where they parse."""
+def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
+    """``--set key=value`` pairs: hyperparameters and reward weights, values as JSON where they parse."""
     from autotune.rl.train import DEFAULT_HYPER
+    from autotune.scenario import RewardSpec
 
-    out: dict[str, Any] = {}
+    known = [*DEFAULT_HYPER, *RewardSpec.model_fields]
+    hyper: dict[str, Any] = {}
+    reward: dict[str, float] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or key not in DEFAULT_HYPER:
+        if not sep or key not in known:
             raise InputError("command line", "--set", f"expected KEY=VALUE with KEY one of "
-                                                      f"{', '.join(DEFAULT_HYPER)} (got {pair!r})")
+                                                      f"{', '.join(known)} (got {pair!r})")
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
-    kind = out.get("action_kind", "moves")
+            value = raw
+        if key in RewardSpec.model_fields:
+            if not isinstance(value, (int, float)) or value < 0:
+                raise InputError("command line", "--set", f"{key} must be a number >= 0 (got {raw!r})")
+            reward[key] = float(value)
+        else:
+            hyper[key] = value
+    kind = hyper.get("action_kind", "moves")
     if kind not in ("moves", "absolute"):
         raise InputError("command line", "--set", f"action_kind must be moves or absolute (got {kind!r})")
-    return out
+    return hyper, reward
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -52,11 +61,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"policies/{args.scenario}.zip")
     if out.suffix != ".zip":
         raise InputError("command line", "--out", f"must end in .zip (got {out})")
-    hyper = _hyper(args.set or [])
+    hyper, reward = _hyper(args.set or [])
     scenario = load_scenario(args.scenario)
     console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
     card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, eval_every=args.eval_every,
                           n_val=args.val_episodes, progress=not args.no_progress, hyper=hyper,
+                          reward=reward or None,
                           log=lambda s: console.print(s, highlight=False),
                           command="autotune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     console.print(f"wrote {out} and {out.with_suffix('.json')} ({card['wall_time_s']:.0f} s, sha256 "
@@ -96,7 +106,8 @@ def register(sub: Any) -> None:
     p.add_argument("--val-episodes", type=int, default=4, help="validation episodes (seeds 5000+)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="hyperparameter (repeatable), e.g. --set prior_logit=1.0 --set action_kind=absolute")
+                   help="hyperparameter or reward weight (repeatable), e.g. --set prior_logit=1.0 "
+                        "--set action_kind=absolute --set slo_weight=2.5")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("tune", help="Ray Tune sweep: ray-default knobs into ray-tuned, and PPO hyperparameters")
     p.add_argument("--scenario", default="default")

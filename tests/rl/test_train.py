@@ -72,7 +72,8 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--out", "x.pt"], "--out: must end in .zip"),
                                          (["--scenario", "nope"], "no such scenario"),
                                          (["--set", "learning_rat=1"], "--set: expected KEY=VALUE"),
-                                         (["--set", "action_kind=sideways"], "--set: action_kind must be")])
+                                         (["--set", "action_kind=sideways"], "--set: action_kind must be"),
+                                         (["--set", "slo_weight=-1"], "--set: slo_weight must be a number")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     res = run_cli("train", *args)
     assert res.returncode == 2
@@ -82,7 +83,8 @@ def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> 
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
-                  "--val-episodes", "1", "--no-progress", "--set", "action_kind=absolute", "--set", "n_steps=128")
+                  "--val-episodes", "1", "--no-progress", "--set", "action_kind=absolute", "--set", "n_steps=128",
+                  "--set", "slo_weight=2.5")
     assert res.returncode == 0, res.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     for key in ("scenario", "timesteps", "wall_time_s", "hyperparameters", "reward_weights", "training_distribution",
@@ -90,6 +92,7 @@ def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
         assert key in card
     assert card["timesteps"] == 512 and card["learning_curve"][0]["timesteps"] >= 0
     assert card["hyperparameters"]["n_steps"] == 128 and card["action"]["kind"] == "absolute"
+    assert card["reward_weights"]["slo_weight"] == 2.5
     assert "--set action_kind=absolute" in card["command"]
     pol = load_policy(out, load_scenario("default"))  # sha256 verifies
     assert pol.ctx.action_kind == "absolute" and pol.model.action_space.nvec[0] == len(F.MULTIPLIERS)
