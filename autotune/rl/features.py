@@ -109,7 +109,9 @@ def action_kind_of(card: dict) -> str:
     """How a policy's actions decode, from its model card (cards before ``kind`` existed: absolute)."""
     action = card.get("action") or {}
     kind = action.get("kind", "absolute") if isinstance(action, dict) else "absolute"
-    return kind if kind in ("moves", "absolute") else "absolute"
+    if kind not in ("moves", "absolute"):  # decoding a policy the wrong way would look like working
+        raise ValueError(f"unknown action kind {kind!r} (known: moves, absolute)")
+    return str(kind)
 
 
 def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,

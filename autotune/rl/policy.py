@@ -101,7 +101,11 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
     except Exception as e:  # a zip that hashes right but is not an SB3 model
         raise InputError(path, None, f"not a loadable SB3 MaskablePPO model ({type(e).__name__}: {e})") from None
     # Same decoding as in training: the action kind and scale-down limit the policy was trained with (card).
-    ctx = F.make_context(scenario, F.max_down_fraction_of(card), F.action_kind_of(card))
+    try:
+        kind = F.action_kind_of(card)
+    except ValueError as e:
+        raise InputError(card_path(path), "action.kind", str(e)) from None
+    ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind)
     if model.observation_space.shape != (ctx.obs_size,):
         raise InputError(path, "observation_space", f"expects {model.observation_space.shape}, "
                                                     f"scenario {scenario.name} gives ({ctx.obs_size},)")

@@ -71,6 +71,16 @@ def test_missing_or_wrong_card_is_refused(tmp_path: Path) -> None:
         load_policy(path, load_scenario("default"))
 
 
+def test_unknown_action_kind_is_refused(tmp_path: Path) -> None:
+    path = _copy("default", tmp_path)
+    card = path.with_suffix(".json")
+    data = json.loads(card.read_text())
+    data["action"]["kind"] = "sideways"
+    card.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="action.kind: unknown action kind 'sideways'"):
+        load_policy(path, load_scenario("default"))
+
+
 def test_policy_for_other_pools_is_refused(tmp_path: Path) -> None:
     path = _copy("default", tmp_path)
     with pytest.raises(InputError, match="trained for pools"):
