@@ -23,6 +23,20 @@ from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
 DEFAULT_HEADROOM = 1.2
+FORECAST_WINDOWS = 3
+
+
+def forecast(rates: list[float]) -> float:
+    """Load to size for: the larger of the last window's rate and the mean of the last three.
+
+    Taking the max reacts to a rise within one window and scales down only once
+    the lower rate has lasted a while, which is what start-up delays reward.
+    The RL features use the same forecast (``autotune.rl.features.forecast_rate``).
+    """
+    if not rates:
+        return 0.0
+    recent = rates[-FORECAST_WINDOWS:]
+    return max(rates[-1], sum(recent) / len(recent))
 
 
 @dataclass(frozen=True)
@@ -39,12 +53,12 @@ class HeadroomPolicy:
         return {"rates": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
-        rates = (list(state["rates"]) + [obs.arrival_rate])[-3:]
-        forecast = max(rates[-1], sum(rates) / len(rates))
-        n = math.ceil(self.headroom * forecast / self.capacity - 1e-6)
+        rates = (list(state["rates"]) + [obs.arrival_rate])[-FORECAST_WINDOWS:]
+        load = forecast(rates)
+        n = math.ceil(self.headroom * load / self.capacity - 1e-6)
         replicas = dict(self.min_replicas)
         replicas[self.pool] = min(max(n, self.min_replicas[self.pool]), self.max_replicas)
-        why = (f"{self.pool}: {self.headroom:g}x of {forecast:.0f} req/s at {self.capacity:.1f} req/s per replica "
+        why = (f"{self.pool}: {self.headroom:g}x of {load:.0f} req/s at {self.capacity:.1f} req/s per replica "
                f"(batch {self.batch[self.pool]}) -> {replicas[self.pool]}")
         return Decision(replicas, why, dict(self.batch)), {"rates": rates}
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.capacity import capacity_table
+from autotune.policies.headroom import forecast
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
@@ -161,15 +162,8 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
 
 
 def forecast_rate(state: PolicyState) -> float:
-    """Load the fleet is sized for: the larger of the last window and the recent mean.
-
-    Taking the max reacts to rises within one window and scales down only once
-    the lower rate has lasted a while, which is what start-up delays reward.
-    """
-    r = state["rates"]
-    if not r:
-        return 0.0
-    return max(r[-1], float(np.mean(r[-3:])))
+    """Load the fleet is sized for: the ``headroom`` rule's forecast of the state's rate history."""
+    return forecast(list(state["rates"]))
 
 
 def _finite(x: float, default: float) -> float:
