@@ -16,7 +16,7 @@ as measured here), so a policy trained on it sees the same capacities live.
 
     .venv/bin/python bench/side_by_side.py --policy policies/live-demo.zip,hpa --out bench/results/side_by_side.json
 
-Takes about 2 × (trace duration + 60 s). Keep the load under 60 req/s on a small
+Takes about (policies + 1) × (trace duration + 10 s). Keep the load under 60 req/s on a small
 machine: the Serve HTTP proxy saturates near 80-100 req/s here.
 """
 
