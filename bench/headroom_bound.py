@@ -25,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from rl_eval import WARMUP_S, cases, slo_after  # type: ignore[import-not-found]  # bench/ is the script's dir
+from rl_eval import cases  # type: ignore[import-not-found]  # bench/ is the script's directory
 
 from autotune.paths import ROOT
+from autotune.rl.evaluation import WARMUP_S, slo_after
 from autotune.scenario import load_scenario
 from autotune.whatif import run_whatif
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_whatif(case.scenario, [f"headroom:{m:g}" for m in GRID], case.seed, options=case.options)
         summ = [r.summary() for r in res.results]
         oracle = summ[-1]
-        grid = [(m, float(s["cost_usd"]), float(s["slo_attainment"]), slo_after(r, case.scenario, WARMUP_S))
+        grid = [(m, float(s["cost_usd"]), float(s["slo_attainment"]), slo_after(r, WARMUP_S))
                 for m, s, r in zip(GRID, summ, res.results, strict=False)]
         ok = [g for g in grid if g[2] >= target]
         best = min(ok, key=lambda g: g[1]) if ok else None

@@ -28,14 +28,12 @@ import torch
 
 from autotune.paths import POLICIES, ROOT
 from autotune.policies.registry import make_policy, ray_tuned_path
+from autotune.rl.evaluation import WARMUP_S, slo_after
 from autotune.scenario import Scenario, WorkloadSpec, load_scenario
-from autotune.sim import kernel as K
-from autotune.sim.run import SimResult
 from autotune.whatif import run_whatif
 from autotune.workload.arrivals import TraceOptions
 
 RATES = (10.0, 100.0, 300.0, 1000.0)
-WARMUP_S = 300.0
 TRACES = {"azure-conv": ("traces/azure_llm_conv_2023.csv", 1.0), "azure-code": ("traces/azure_llm_code_2023.csv", 1.0),
           "nasa-day0": ("traces/nasa_http_1995_per_minute.csv", 1 / 24)}
 GENERATOR_PARAMS = {"poisson": {}, "daily": {"amplitude": 0.6, "period_s": 3600.0},
@@ -86,19 +84,9 @@ def run_case(case: Case, policy_zip: Path, baselines: list[str]) -> dict[str, fl
         key = "rl" if r["policy"] == pols[0].name else str(r["policy"])
         out[f"{key}_cost"] = float(r["cost_usd"])
         out[f"{key}_slo"] = float(r["slo_attainment"])
-        out[f"{key}_slo_warm"] = slo_after(sim_result, case.scenario, WARMUP_S)
+        out[f"{key}_slo_warm"] = slo_after(sim_result, WARMUP_S)
     out["command"] = case.command
     return out
-
-
-def slo_after(res: SimResult, sc: Scenario, t0: float) -> float:
-    """SLO attainment of requests arriving after ``t0``: every run starts from the scenario's small
-    initial fleet, so at high loads the first minutes miss for any causal policy (145 s to add a node)."""
-    sim = res.sim
-    late_enough = sim.arr_t >= t0
-    on_time = (sim.status == K.DONE) & ((sim.finish_t - sim.arr_t) * 1e3 <= sc.slo.latency_ms)
-    n = int(late_enough.sum())
-    return float((on_time & late_enough).sum() / n) if n else math.nan
 
 
 def summarize(rows: list[dict[str, float | str]], target: float, baselines: list[str]) -> dict[str, float]:
