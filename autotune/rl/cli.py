@@ -45,7 +45,7 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
             reward[key] = float(value)
         else:
             hyper[key] = value
-    kind = hyper.get("action_kind", "moves")
+    kind = hyper.get("action_kind", DEFAULT_HYPER["action_kind"])
     if kind not in ("moves", "absolute"):
         raise InputError("command line", "--set", f"action_kind must be moves or absolute (got {kind!r})")
     return hyper, reward

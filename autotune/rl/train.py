@@ -48,6 +48,7 @@ Report = Callable[[dict[str, float]], None]
 @dataclass
 class TrainResult:
     model: Any
+    ctx: F.FeatureContext  # how the model's observations and actions are built (action kind included)
     curve: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
     wall_s: float = 0.0
@@ -124,7 +125,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     ref = aggregate(refs)
     log(f"validation: {len(episodes)} episodes ({', '.join(e.label for e in episodes)}); "
         f"ray-default ${ref['cost_usd']:.2f} at {ref['slo_attainment']:.2%} SLO")
-    result = TrainResult(model)
+    result = TrainResult(model, ctx)
     t0 = time.monotonic()
     best_path = Path(tempfile.mkdtemp(prefix="autotune-train-")) / "best.zip"
 
@@ -206,7 +207,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "wall_time_s": round(result.wall_s, 1),
         "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
-        "action": _action_card(str({**DEFAULT_HYPER, **hyper}["action_kind"])),
+        "action": _action_card(result.ctx.action_kind),
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -250,9 +251,7 @@ def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: in
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
     episodes = validation_episodes(scenario, n_val)
-    kind = str({**DEFAULT_HYPER, **hyper}["action_kind"])
-    table = comparison_table(scenario, RLPolicy(result.model, F.make_context(scenario, action_kind=kind),
-                                                name=f"rl:{out.stem}"), episodes)
+    table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
     card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward, command)
     write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     return card
