@@ -114,7 +114,7 @@ def test_unknown_policy_and_scenario(tmp_path):
 def test_scenarios_command_lists_every_scenario(capsys):
     assert main(["scenarios"]) == 0
     text = capsys.readouterr().out
-    for name in ("default", "mixed", "azure-conv", "azure-code", "nasa"):
+    for name in ("default", "mixed", "mixed-large", "azure-conv", "azure-code", "nasa", "live-demo"):
         assert name in text
 
 
