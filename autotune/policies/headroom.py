@@ -5,11 +5,13 @@ A target-tracking rule that knows what Ray's does not: per-replica capacity
 Every window: forecast = max(last window's rate, mean of the last three) (up
 within one window, down only once the lower rate has lasted); the pool with
 the fewest dollars per req/s of SLO capacity runs ceil(M x forecast / capacity)
-replicas; the other pools sit at their minimum; every pool runs the batch size
-that gives it the most SLO capacity.
+replicas; what its ``max_replicas`` (a GPU quota) cannot hold spills to the next
+cheapest pool, and so on; the other pools sit at their minimum; every pool runs
+the batch size that gives it the most SLO capacity.
 
-It is exactly what an untrained RL policy does (``autotune.rl.features``
-starts every pool at this rule with M = 1.2), and swept over M in hindsight
+Until the cheapest pool hits its quota this is exactly what an untrained RL
+policy does (``autotune.rl.features`` starts every pool at this rule with
+M = 1.2), and swept over M in hindsight
 (``bench/headroom_bound.py``) it is the strongest fixed rule of its kind.
 """
 
@@ -41,13 +43,17 @@ def forecast(rates: list[float]) -> float:
 
 @dataclass(frozen=True)
 class HeadroomPolicy:
-    pool: str  # the cheapest pool per req/s of SLO capacity
+    order: tuple[str, ...]  # pools by dollars per req/s of SLO capacity, cheapest first (usable ones only)
     batch: dict[str, int]  # per pool, the batch size with the most SLO capacity
-    capacity: float  # req/s per replica of ``pool`` within the SLO at its batch size
+    capacity: dict[str, float]  # req/s per replica within the SLO at that batch size
     min_replicas: dict[str, int]
-    max_replicas: int
+    max_replicas: dict[str, int]
     headroom: float = DEFAULT_HEADROOM
     name: str = "headroom"
+
+    @property
+    def pool(self) -> str:
+        return self.order[0]
 
     def initial_state(self) -> PolicyState:
         return {"rates": []}
@@ -55,18 +61,28 @@ class HeadroomPolicy:
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         rates = (list(state["rates"]) + [obs.arrival_rate])[-FORECAST_WINDOWS:]
         load = forecast(rates)
-        n = math.ceil(self.headroom * load / self.capacity - 1e-6)
+        return self.fleet(self.headroom * load, f"{self.headroom:g}x of {load:.0f} req/s"), {"rates": rates}
+
+    def fleet(self, need: float, why: str) -> Decision:
+        """Replicas holding ``need`` req/s of SLO capacity: cheapest pool first, spilling past quotas."""
         replicas = dict(self.min_replicas)
-        replicas[self.pool] = min(max(n, self.min_replicas[self.pool]), self.max_replicas)
-        why = (f"{self.pool}: {self.headroom:g}x of {load:.0f} req/s at {self.capacity:.1f} req/s per replica "
-               f"(batch {self.batch[self.pool]}) -> {replicas[self.pool]}")
-        return Decision(replicas, why, dict(self.batch)), {"rates": rates}
+        parts = [why]
+        for name in self.order:
+            cap = self.capacity[name]
+            n = min(max(math.ceil(need / cap - 1e-6), self.min_replicas[name]), self.max_replicas[name])
+            replicas[name] = n
+            if need > 0 or name == self.pool:
+                parts.append(f"{name}: {need:.0f} req/s at {cap:.1f} per replica (batch {self.batch[name]}) -> {n}")
+            need = max(0.0, need - n * cap)
+        return Decision(replicas, "; ".join(parts), dict(self.batch))
 
 
 def make_headroom(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: str = "headroom") -> HeadroomPolicy:
     caps = capacity_table(scenario)
-    usable = [p for p in scenario.runtime_pools() if max(caps[p.name].values()) > 0]
-    best = min(usable, key=lambda p: p.price_per_hour / max(caps[p.name].values()))
-    batch = {p.name: max(p.spec.batch_sizes, key=lambda b: caps[p.name][b]) for p in scenario.runtime_pools()}
-    return HeadroomPolicy(best.name, batch, caps[best.name][batch[best.name]],
-                          {p.name: p.min_replicas for p in scenario.pools}, best.spec.max_replicas, headroom, name)
+    pools = scenario.runtime_pools()
+    batch = {p.name: max(p.spec.batch_sizes, key=lambda b: caps[p.name][b]) for p in pools}
+    usable = [p for p in pools if caps[p.name][batch[p.name]] > 0]
+    order = sorted(usable, key=lambda p: p.price_per_hour / caps[p.name][batch[p.name]])
+    return HeadroomPolicy(tuple(p.name for p in order), batch, {p.name: caps[p.name][batch[p.name]] for p in usable},
+                          {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
+                          headroom, name)

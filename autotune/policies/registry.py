@@ -9,14 +9,15 @@ from pydantic import ValidationError
 
 from autotune.errors import InputError
 from autotune.paths import POLICIES
-from autotune.policies.headroom import make_headroom
+from autotune.policies.burst import make_burst
+from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
 from autotune.policies.ray_default import RayDefaultPolicy
 from autotune.policies.static import StaticPolicy
 from autotune.policies.types import Policy
 from autotune.scenario import RayAutoscalerSpec, Scenario
 
-BUILTIN = ("static", "ray-default", "ray-tuned", "hpa", "headroom")
+BUILTIN = ("static", "ray-default", "ray-tuned", "hpa", "headroom", "burst")
 
 
 def _static(spec: str, scenario: Scenario) -> StaticPolicy:
@@ -56,7 +57,7 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
 
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
-    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom[:M], or a trained ``.zip``."""
+    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], or a ``.zip``."""
     if spec == "static" or spec.startswith("static:"):
         return _static(spec, scenario)
     if spec == "ray-default":
@@ -65,15 +66,16 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         return _ray_tuned(scenario)
     if spec == "hpa":
         return HPAPolicy(tuple(scenario.pools), scenario.ray_autoscaler.target_ongoing_requests)
-    if spec == "headroom" or spec.startswith("headroom:"):
-        _, _, arg = spec.partition(":")
-        try:
-            m = float(arg) if arg else None
-        except ValueError:
-            m = -1.0
-        if m is not None and not 0 < m <= 100:
-            raise InputError("command line", "--policy", f"bad headroom {spec!r} (headroom:M with 0 < M <= 100)")
-        return make_headroom(scenario, m, spec) if m is not None else make_headroom(scenario, name=spec)
+    for kind, make in (("headroom", make_headroom), ("burst", make_burst)):
+        if spec == kind or spec.startswith(kind + ":"):
+            _, _, arg = spec.partition(":")
+            try:
+                m = float(arg) if arg else DEFAULT_HEADROOM
+            except ValueError:
+                m = -1.0
+            if not 0 < m <= 100:
+                raise InputError("command line", "--policy", f"bad headroom {spec!r} ({kind}:M with 0 < M <= 100)")
+            return make(scenario, m, spec)
     if spec.endswith(".zip"):
         from autotune.rl.policy import load_policy  # torch only when a trained policy is asked for
 

@@ -1,0 +1,54 @@
+"""The ``burst`` rule: headroom sized by the largest recent burst, and ``headroom``'s spill-over."""
+
+from __future__ import annotations
+
+import math
+
+from autotune.capacity import capacity_table
+from autotune.policies.burst import MEMORY_S
+from autotune.policies.registry import make_policy
+from autotune.policies.types import Observation, PoolObs
+from autotune.scenario import load_scenario
+
+
+def _obs(t: float, rate: float) -> Observation:
+    pool = PoolObs("l4", 4, 0, 0, 0, 8, 1.0)
+    return Observation(t, 10.0, int(rate * 10), int(rate * 10), 0, 20.0, 30.0, 40.0, 1.0, 0, (pool,))
+
+
+def _replay(spec: str, rates: list[float]) -> list[int]:
+    sc = load_scenario("default")
+    pol = make_policy(spec, sc)
+    state = pol.initial_state()
+    out = []
+    for k, r in enumerate(rates):
+        d, state = pol.decide(_obs(10.0 * k, r), state)
+        out.append(d.replicas["l4"])
+    return out
+
+
+def test_burst_holds_the_last_bursts_size_through_the_calm_and_then_forgets() -> None:
+    cap = max(capacity_table(load_scenario("default"))["l4"].values())
+    calm, burst = [100.0] * 60, [300.0] * 6  # 10 min calm, a 1-minute 3x burst
+    after = [100.0] * 60
+    rates = calm + burst + after
+    b, h = _replay("burst", rates), _replay("headroom", rates)
+    assert b[:60] == h[:60]  # smooth load: the same as headroom
+    want = math.ceil(1.2 * 300 / cap - 1e-6)
+    assert b[-1] == want > h[-1] == math.ceil(1.2 * 100 / cap - 1e-6)  # 10 min on, still sized for the burst
+    forgotten = _replay("burst", rates + [100.0] * int(MEMORY_S / 10))
+    assert forgotten[-1] == h[-1]  # half an hour later the burst is forgotten
+
+
+def test_headroom_spills_past_the_cheapest_pools_quota_in_price_order() -> None:
+    sc = load_scenario("mixed-large")
+    caps = {k: max(v.values()) for k, v in capacity_table(sc).items()}
+    pol = make_policy("headroom", sc)
+    assert pol.order[:3] == ("l4-spot", "l4", "a100")  # by dollars per req/s of SLO capacity; T4 last
+    state = pol.initial_state()
+    obs = Observation(0.0, 10.0, 5000, 5000, 0, 20.0, 30.0, 40.0, 1.0, 0, ())
+    d, _ = pol.decide(obs, state)  # 500 req/s: x1.2 = 600 req/s of SLO capacity
+    assert d.replicas["l4-spot"] == 8 and d.replicas["l4"] == 4 and d.replicas["t4"] == 0
+    left = 600 - 8 * caps["l4-spot"] - 4 * caps["l4"]
+    assert d.replicas["a100"] == math.ceil(left / caps["a100"] - 1e-6)
+    assert "a100" in d.reason
