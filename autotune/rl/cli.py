@@ -24,6 +24,7 @@ def _positive_int(name: str, value: int) -> int:
 
 def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     """``--set key=value`` pairs: hyperparameters and reward weights, values as JSON where they parse."""
+    from autotune.rl import features as F
     from autotune.rl.train import DEFAULT_HYPER
     from autotune.scenario import RewardSpec
 
@@ -45,9 +46,13 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
             reward[key] = float(value)
         else:
             hyper[key] = value
+    sizing = hyper.get("sizing", DEFAULT_HYPER["sizing"])
+    if sizing not in F.SIZINGS:
+        raise InputError("command line", "--set", f"sizing must be one of {', '.join(F.SIZINGS)} (got {sizing!r})")
     kind = hyper.get("action_kind", DEFAULT_HYPER["action_kind"])
-    if kind not in ("moves", "absolute"):
-        raise InputError("command line", "--set", f"action_kind must be moves or absolute (got {kind!r})")
+    if kind not in F.ACTION_KINDS:
+        raise InputError("command line", "--set",
+                         f"action_kind must be one of {', '.join(F.ACTION_KINDS)} (got {kind!r})")
     return hyper, reward
 
 

@@ -63,12 +63,12 @@ class RayServeClusterEnv(gym.Env):
 
     def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
                  episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
-                 action_kind: str = F.ACTION_KIND) -> None:
+                 action_kind: str = F.ACTION_KIND, sizing: str = F.SIZING) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
                 update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
-        self.ctx = F.make_context(self.scenario, action_kind=action_kind)
+        self.ctx = F.make_context(self.scenario, action_kind=action_kind, sizing=sizing)
         self.randomize = randomize
         self.episode_s = episode_s
         self.weights = reward_weights(self.scenario)

@@ -17,8 +17,27 @@ Two action kinds (the model card's ``action.kind``):
   the level lives in the policy state and the target follows the load at that
   level. Exploring then is a random walk of the headroom, not a new random fleet
   every window, and the deterministic policy keeps what it learnt to hold.
+- ``fill`` (multi-pool scenarios with quotas): levels and moves as ``moves``,
+  but the pools are filled cheapest first (dollars per req/s of SLO capacity):
+  a pool at level L holds what L times the load needs *beyond* the capacity of
+  the cheaper pools. Every pool starts at INITIAL_LEVEL, so the untrained
+  policy is the ``headroom`` rule with spill-over: when the cheap pool reaches
+  its quota, the next cheapest takes the rest. With ``moves`` a pool's level
+  is independent of the others, so that spill-over is something PPO would
+  have to discover window by window. On one pool the two kinds are identical.
 - ``absolute`` (earlier cards, no ``kind``): per pool, pick the multiplier
   itself every window (:data:`MULTIPLIERS`), or hold the current target.
+
+Two sizings (the card's ``features.sizing``), the load every headroom multiplies:
+
+- ``forecast`` (cards without it): the ``headroom`` rule's forecast of the
+  last windows. The network sees 5 minutes of history, so a burst from longer
+  ago is invisible to it.
+- ``burst``: the ``burst`` rule's max(forecast, ratio x base load), where the
+  ratio is the largest burst of the last 30 minutes
+  (:func:`autotune.policies.burst.burst_memory`); two more features (that
+  ratio and the size over the forecast) let the network weigh it. At its
+  initial levels a ``fill`` policy with this sizing is the ``burst`` rule.
 """
 
 from __future__ import annotations
@@ -29,6 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.capacity import capacity_table
+from autotune.policies.burst import MAX_RATIO, burst_memory
+from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
@@ -56,6 +77,10 @@ LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.3, 1.45
 MOVES: tuple[int, ...] = (0, 1, -1, 3, -3)
 INITIAL_LEVEL = 1.2
 ACTION_KIND = "moves"  # what training produces now; cards without ``action.kind`` are "absolute"
+ACTION_KINDS: tuple[str, ...] = ("moves", "fill", "absolute")
+LEVEL_KINDS = ("moves", "fill")  # kinds that keep a headroom level per pool in the policy state
+SIZINGS: tuple[str, ...] = ("forecast", "burst")
+SIZING = "forecast"  # cards without ``features.sizing``
 GLOBAL_FEATURES = N_RATES + 15
 POOL_FEATURES = 13  # + 1 (the pool's headroom level) for ``moves``
 
@@ -76,7 +101,10 @@ class FeatureContext:
     interval_s: float
     day_s: float
     max_down_fraction: float = MAX_DOWN_FRACTION  # action semantics; see MAX_DOWN_FRACTION
-    action_kind: str = ACTION_KIND  # "moves" or "absolute"
+    action_kind: str = ACTION_KIND  # one of ACTION_KINDS
+    sizing: str = SIZING  # one of SIZINGS
+    base_windows: int = N_HISTORY  # ``burst`` sizing: base load and memory lengths, in windows
+    memory_windows: int = 180
 
     @property
     def max_batches(self) -> int:
@@ -84,11 +112,20 @@ class FeatureContext:
 
     @property
     def pool_features(self) -> int:
-        return POOL_FEATURES + (self.action_kind == "moves")
+        return POOL_FEATURES + (self.action_kind in LEVEL_KINDS)
+
+    @property
+    def global_features(self) -> int:
+        return GLOBAL_FEATURES + 2 * (self.sizing == "burst")
+
+    @property
+    def history(self) -> int:
+        """Rate windows kept in the state: the features' history, or the burst base before this window."""
+        return max(N_HISTORY, self.base_windows + 1) if self.sizing == "burst" else N_HISTORY
 
     @property
     def obs_size(self) -> int:
-        return GLOBAL_FEATURES + self.pool_features * len(self.pools)
+        return self.global_features + self.pool_features * len(self.pools)
 
     def cap(self, pool: int, batch: int) -> float:
         bs = self.batch_sizes[pool]
@@ -110,18 +147,28 @@ def action_kind_of(card: dict) -> str:
     """How a policy's actions decode, from its model card (cards before ``kind`` existed: absolute)."""
     action = card.get("action") or {}
     kind = action.get("kind", "absolute") if isinstance(action, dict) else "absolute"
-    if kind not in ("moves", "absolute"):  # decoding a policy the wrong way would look like working
-        raise ValueError(f"unknown action kind {kind!r} (known: moves, absolute)")
+    if kind not in ACTION_KINDS:  # decoding a policy the wrong way would look like working
+        raise ValueError(f"unknown action kind {kind!r} (known: {', '.join(ACTION_KINDS)})")
     return str(kind)
 
 
+def sizing_of(card: dict) -> str:
+    """The load a policy's headroom multiplies, from its model card (cards before ``sizing``: forecast)."""
+    feats = card.get("features") or {}
+    sizing = feats.get("sizing", SIZING) if isinstance(feats, dict) else SIZING
+    if sizing not in SIZINGS:
+        raise ValueError(f"unknown sizing {sizing!r} (known: {', '.join(SIZINGS)})")
+    return str(sizing)
+
+
 def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
-                 action_kind: str = ACTION_KIND) -> FeatureContext:
+                 action_kind: str = ACTION_KIND, sizing: str = SIZING) -> FeatureContext:
     caps = capacity_table(scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
     usable = [i for i, c in enumerate(capacity) if max(c) > 0]
     best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
+    base_windows, memory_windows = burst_windows(scenario.control_interval_s)
     return FeatureContext(
         pools=tuple(p.name for p in rt),
         batch_sizes=tuple(tuple(p.spec.batch_sizes) for p in rt),
@@ -137,33 +184,56 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         day_s=float(scenario.workload.params.get("period_s", 86400.0)),
         max_down_fraction=float(max_down_fraction),
         action_kind=action_kind,
+        sizing=sizing,
+        base_windows=base_windows,
+        memory_windows=memory_windows,
     )
 
 
 def initial_levels(ctx: FeatureContext) -> list[int]:
-    """Ladder index per pool a ``moves`` policy starts from: INITIAL_LEVEL on the best pool, 0 elsewhere."""
+    """Ladder index per pool a level policy starts from.
+
+    ``moves``: INITIAL_LEVEL on the best pool, 0 elsewhere. ``fill``: INITIAL_LEVEL
+    everywhere, which only reaches a pool once the cheaper ones are at their quota.
+    """
     best = best_pool(ctx)
-    return [LEVELS.index(INITIAL_LEVEL) if i == best else 0 for i in range(len(ctx.pools))]
+    start = LEVELS.index(INITIAL_LEVEL)
+    return [start if i == best or ctx.action_kind == "fill" else 0 for i in range(len(ctx.pools))]
 
 
 def initial_state(ctx: FeatureContext) -> PolicyState:
     state: PolicyState = {"rates": [], "preempt": [0.0] * len(ctx.pools), "time_offset_s": 0.0}
-    if ctx.action_kind == "moves":
+    if ctx.action_kind in LEVEL_KINDS:
         state["level"] = initial_levels(ctx)
+    if ctx.sizing == "burst":
+        state.update(ratios=[], ratio=1.0, base=0.0)
     return state
 
 
 def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> PolicyState:
     """Fold one observation into the feature history (pure: returns a new dict)."""
-    rates = (list(state["rates"]) + [obs.arrival_rate])[-N_HISTORY:]
+    before = list(state["rates"])
+    rates = (before + [obs.arrival_rate])[-ctx.history:]
     # Decays over ~10 windows: "was this spot pool preempted recently".
     preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools, strict=False)]
-    return {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
+    out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
+    if ctx.sizing == "burst":
+        out["ratios"], out["ratio"], out["base"] = burst_memory(
+            before, obs.arrival_rate, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
+    return out
 
 
 def forecast_rate(state: PolicyState) -> float:
-    """Load the fleet is sized for: the ``headroom`` rule's forecast of the state's rate history."""
+    """The ``headroom`` rule's forecast of the state's rate history."""
     return forecast(list(state["rates"]))
+
+
+def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
+    """The load every headroom level multiplies (see the module docstring's sizings)."""
+    rate = forecast_rate(state)
+    if ctx.sizing == "burst":
+        rate = max(rate, state.get("ratio", 1.0) * state.get("base", 0.0))
+    return rate
 
 
 def _finite(x: float, default: float) -> float:
@@ -175,7 +245,7 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
     rate = forecast_rate(state)
     ref = ctx.ref_capacity
     scale = max(rate, 0.05 * ref)  # avoid dividing by ~0 at idle; 5% of a replica
-    history = list(state["rates"])
+    history = list(state["rates"])[-N_HISTORY:]
     rates = history[-N_RATES:]
     rates = [rates[0]] * (N_RATES - len(rates)) + rates if rates else [0.0] * N_RATES
     peak = max(history) if history else 0.0
@@ -205,6 +275,8 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
         min(std / max(mean, 1e-9), 3.0),  # burstiness (coefficient of variation)
         min(len(history) / N_HISTORY, 1.0),  # how much history there is yet
     ]
+    if ctx.sizing == "burst":
+        g += [state.get("ratio", 1.0) / MAX_RATIO, min(sizing_rate(state, ctx) / scale, 5.0)]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
         bs = ctx.batch_sizes[i]
@@ -223,7 +295,7 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
             min(max(ctx.capacity[i]) / ref, 5.0),
             min(ctx.max_replicas[i] * max(ctx.capacity[i]) / scale, 5.0),  # can this pool alone carry the load
         ]
-        if ctx.action_kind == "moves":
+        if ctx.action_kind in LEVEL_KINDS:
             g.append(LEVELS[state["level"][i]] / LEVELS[-1])  # the headroom this pool is held at
     out = np.asarray(g, dtype=np.float32)
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=5.0, neginf=-5.0), -10.0, 10.0)
@@ -231,7 +303,7 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
 
 def action_nvec(ctx: FeatureContext) -> list[int]:
     """MultiDiscrete sizes: per pool a headroom move (or multiplier) and a batch-size index."""
-    n = len(MOVES) if ctx.action_kind == "moves" else len(MULTIPLIERS)
+    n = len(MOVES) if ctx.action_kind in LEVEL_KINDS else len(MULTIPLIERS)
     out: list[int] = []
     for _ in ctx.pools:
         out += [n, ctx.max_batches]
@@ -247,7 +319,7 @@ def action_mask(obs: Observation, ctx: FeatureContext) -> np.ndarray:
     """
     parts: list[np.ndarray] = []
     for i, _ in enumerate(ctx.pools):
-        m = np.ones(len(MOVES) if ctx.action_kind == "moves" else len(MULTIPLIERS), dtype=bool)
+        m = np.ones(len(MOVES) if ctx.action_kind in LEVEL_KINDS else len(MULTIPLIERS), dtype=bool)
         b = np.zeros(ctx.max_batches, dtype=bool)
         b[: len(ctx.batch_sizes[i])] = [c > 0 for c in ctx.capacity[i]]
         if not b.any():
@@ -256,15 +328,20 @@ def action_mask(obs: Observation, ctx: FeatureContext) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def cost_order(ctx: FeatureContext) -> list[int]:
+    """Pools by dollars per req/s of SLO capacity, cheapest first."""
+    return sorted(range(len(ctx.pools)), key=lambda i: ctx.price[i] / max(max(ctx.capacity[i]), 1e-9))
+
+
 def best_pool(ctx: FeatureContext) -> int:
     """The pool with the fewest dollars per req/s of SLO capacity."""
-    return min(range(len(ctx.pools)), key=lambda i: ctx.price[i] / max(max(ctx.capacity[i]), 1e-9))
+    return cost_order(ctx)[0]
 
 
 def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
     """Initial action-logit bias: 1.2x the need on the most cost-efficient pool at its best
-    batch size, the other pools at zero (their minimum); for ``moves``, keeping the
-    initial levels, which are exactly that.
+    batch size, the other pools at zero (their minimum); for ``moves`` and ``fill``,
+    keeping the initial levels (for ``fill``: that rule with spill-over at quotas).
 
     A warm start for exploration, not a rule: at ``strength`` 2.5 the prior
     choice starts with ~45% probability and PPO moves away from it freely.
@@ -274,7 +351,7 @@ def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
     out: list[np.ndarray] = []
     best = best_pool(ctx)
     for i in range(len(ctx.pools)):
-        if ctx.action_kind == "moves":
+        if ctx.action_kind in LEVEL_KINDS:
             m = np.zeros(len(MOVES))
             m[MOVES.index(0)] = strength
         else:
@@ -289,8 +366,8 @@ def prior_logits(ctx: FeatureContext, strength: float) -> np.ndarray:
 def decode_action(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
                   ctx: FeatureContext) -> tuple[Decision, PolicyState]:
     """Turn a network action into target replicas and batch sizes per pool (and the new headroom levels)."""
-    if ctx.action_kind == "moves":
-        return _decode_moves(action, state, ctx)
+    if ctx.action_kind in LEVEL_KINDS:
+        return _decode_levels(action, state, ctx)
     return _decode_absolute(action, obs, state, ctx), state
 
 
@@ -302,27 +379,36 @@ def _batch_of(ctx: FeatureContext, i: int, bi: int) -> int:
     return b
 
 
-def _decode_moves(action: np.ndarray | list[int], state: PolicyState,
-                  ctx: FeatureContext) -> tuple[Decision, PolicyState]:
-    rate = forecast_rate(state)
+def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
+                   ctx: FeatureContext) -> tuple[Decision, PolicyState]:
+    rate = sizing_rate(state, ctx)
     levels = list(state.get("level") or initial_levels(ctx))
+    fill = ctx.action_kind == "fill"
     replicas: dict[str, int] = {}
     batch: dict[str, int] = {}
-    why: list[str] = []
-    for i, name in enumerate(ctx.pools):
+    why: dict[int, str] = {}
+    covered = 0.0  # ``fill``: SLO capacity the cheaper pools already hold
+    for i in cost_order(ctx) if fill else range(len(ctx.pools)):
+        name = ctx.pools[i]
         move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
         levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
         b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
         mult = LEVELS[levels[i]]
-        n = int(math.ceil(mult * rate / max(ctx.cap(i, b), 1e-9) - 1e-6))
+        cap = ctx.cap(i, b)
+        need = max(mult * rate - covered, 0.0) if fill else mult * rate
+        n = int(math.ceil(need / max(cap, 1e-9) - 1e-6))
         replicas[name] = min(max(n, ctx.min_replicas[i]), ctx.max_replicas[i])
-        why.append(f"{name}: {mult:g}x ({move:+d}) of {rate:.0f} req/s -> {replicas[name]} @b{b}")
-    return Decision(replicas, "rl: " + "; ".join(why), batch), {**state, "level": levels}
+        if fill:
+            covered += replicas[name] * cap
+        why[i] = f"{name}: {mult:g}x ({move:+d}) of {rate:.0f} req/s -> {replicas[name]} @b{b}"
+    order = range(len(ctx.pools))
+    return (Decision({ctx.pools[i]: replicas[ctx.pools[i]] for i in order}, "rl: " + "; ".join(why[i] for i in order),
+                     {ctx.pools[i]: batch[ctx.pools[i]] for i in order}), {**state, "level": levels})
 
 
 def _decode_absolute(action: np.ndarray | list[int], obs: Observation, state: PolicyState,
                      ctx: FeatureContext) -> Decision:
-    rate = forecast_rate(state)
+    rate = sizing_rate(state, ctx)
     replicas: dict[str, int] = {}
     batch: dict[str, int] = {}
     why: list[str] = []

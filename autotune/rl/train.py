@@ -39,7 +39,8 @@ DEFAULT_HYPER: dict[str, Any] = {
     "n_envs": 4,
     "episode_s": None,  # None: the scenario's training.episode_s
     "prior_logit": 2.5,  # initial bias toward a sensible fleet (features.prior_logits); 0 disables
-    "action_kind": F.ACTION_KIND,  # "moves" or "absolute" (features module docstring)
+    "action_kind": F.ACTION_KIND,  # one of F.ACTION_KINDS (features module docstring)
+    "sizing": F.SIZING,  # one of F.SIZINGS: the load headroom multiplies (features module docstring)
 }
 
 Report = Callable[[dict[str, float]], None]
@@ -55,14 +56,15 @@ class TrainResult:
 
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
-                  reward: dict[str, float] | None, gamma: float, action_kind: str) -> Any:
+                  reward: dict[str, float] | None, gamma: float, action_kind: str, sizing: str) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     def make(i: int) -> Callable[[], Any]:
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
-                                             reward_weights_override=reward, action_kind=action_kind))
+                                             reward_weights_override=reward, action_kind=action_kind,
+                                             sizing=sizing))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
@@ -107,14 +109,14 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
     env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]),
-                        str(h["action_kind"]))
+                        str(h["action_kind"]), str(h["sizing"]))
     n_steps = int(h["n_steps"])
     model = MaskablePPO(
         "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
         batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
         gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
         policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
-    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]))
+    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]), sizing=str(h["sizing"]))
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
@@ -208,6 +210,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
         "action": _action_card(result.ctx.action_kind),
+        "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size},
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -234,6 +237,12 @@ def _action_card(kind: str) -> dict[str, Any]:
                 "note": "per pool: move the headroom level (index into levels) by moves[a], then target = "
                         "ceil(level * forecast / capacity); the most cost-efficient pool starts at initial_level, "
                         "the others at 0"}
+    if kind == "fill":
+        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": F.INITIAL_LEVEL,
+                "max_down_fraction": F.MAX_DOWN_FRACTION,
+                "note": "per pool, cheapest per req/s of SLO capacity first: move the headroom level by moves[a], "
+                        "then target = ceil(max(0, level * forecast - capacity of the cheaper pools) / capacity); "
+                        "every pool starts at initial_level"}
     return {"kind": kind, "multipliers": [None if x != x else x for x in F.MULTIPLIERS],
             "max_down_fraction": F.MAX_DOWN_FRACTION,
             "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity); "

@@ -170,6 +170,8 @@ def _ppo_trial(config: dict[str, Any], scenario_json: str, timesteps: int) -> No
 def ppo_search_space() -> dict[str, Any]:
     from ray import tune
 
+    from autotune.rl import features as F
+
     return {
         "learning_rate": tune.loguniform(1e-4, 1e-3),
         "n_epochs": tune.choice([4, 8]),
@@ -180,7 +182,8 @@ def ppo_search_space() -> dict[str, Any]:
         "churn_weight": tune.loguniform(1e-3, 0.1),
         # How strongly the network starts at the 1.2x-headroom rule, and what its actions mean.
         "prior_logit": tune.choice([0.5, 1.0, 2.5]),
-        "action_kind": tune.choice(["moves", "absolute"]),
+        "action_kind": tune.choice(["moves", "absolute"]),  # "fill" equals "moves" on one pool
+        "sizing": tune.choice(list(F.SIZINGS)),
     }
 
 

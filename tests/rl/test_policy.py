@@ -71,13 +71,15 @@ def test_missing_or_wrong_card_is_refused(tmp_path: Path) -> None:
         load_policy(path, load_scenario("default"))
 
 
-def test_unknown_action_kind_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("section,field,needle", [("action", "kind", "action.kind: unknown action kind 'sideways'"),
+                                                  ("features", "sizing", "features.sizing: unknown sizing 'sideways'")])
+def test_unknown_action_kind_or_sizing_is_refused(tmp_path: Path, section: str, field: str, needle: str) -> None:
     path = _copy("default", tmp_path)
     card = path.with_suffix(".json")
     data = json.loads(card.read_text())
-    data["action"]["kind"] = "sideways"
+    data.setdefault(section, {})[field] = "sideways"
     card.write_text(json.dumps(data))
-    with pytest.raises(InputError, match="action.kind: unknown action kind 'sideways'"):
+    with pytest.raises(InputError, match=needle):
         load_policy(path, load_scenario("default"))
 
 
@@ -191,7 +193,48 @@ def test_headroom_rule_is_the_rl_decoding_of_a_fixed_multiplier(scenario: str, m
     assert a.summary()["slo_attainment"] == b.summary()["slo_attainment"]
 
 
-@pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2"])
+def test_fill_prior_is_the_headroom_rule_with_spill_over_at_quotas() -> None:
+    """``fill`` at its initial levels decides as ``headroom``: cheapest pool first, the rest past its quota."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, stay_action
+
+    sc = load_scenario("mixed-large")
+    arr = short_arrivals(sc, "daily", 300.0, 900.0, seed=2)  # peaks at 480 req/s: past both L4 quotas
+    ctx = F.make_context(sc, action_kind="fill")
+    a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
+    b = simulate(sc, arr, make_policy("headroom", sc), 3)
+    fleets = [w.applied.replicas for w in a.windows if w.applied]
+    assert fleets == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+    # it spilled: spot at its quota, on-demand L4 next, then the A100; never the T4 (dearest per request)
+    peak = max(fleets, key=lambda f: f["a100"])
+    assert peak["l4-spot"] == 8 and peak["l4"] == 4 and peak["a100"] >= 1
+    assert all(f["t4"] == 0 for f in fleets)
+    # the moves kind at its initial levels uses the cheapest pool only, capped at its quota
+    m = F.make_context(sc, action_kind="moves")
+    c = simulate(sc, arr, FixedActionPolicy(m, stay_action(m)), 3)
+    assert max(w.applied.replicas["a100"] for w in c.windows if w.applied) == 0
+
+
+@pytest.mark.parametrize("scenario", ["default", "mixed-large"])
+def test_burst_sizing_prior_is_the_burst_rule(scenario: str) -> None:
+    """With ``sizing: burst`` the untrained level policy decides as ``burst`` (bursts remembered, spill-over)."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, stay_action
+
+    sc = load_scenario(scenario)
+    arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
+    ctx = F.make_context(sc, action_kind="fill", sizing="burst")
+    assert ctx.obs_size == F.make_context(sc, action_kind="fill").obs_size + 2
+    a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
+    b = simulate(sc, arr, make_policy("burst", sc), 3)
+    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+    h = simulate(sc, arr, make_policy("headroom", sc), 3)
+    assert a.summary()["cost_usd"] > h.summary()["cost_usd"]  # it did hold burst capacity
+
+
+@pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x"])
 def test_bad_headroom_is_a_clear_error(spec: str) -> None:
     with pytest.raises(InputError, match="bad headroom"):
         make_policy(spec, load_scenario("default"))
