@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("whatif", help="compare policies on the same arrivals (plus the oracle bound)")
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
     p.add_argument("--policy", action="append",
-                   help="policy: static[:N], ray-default, ray-tuned, hpa, or a .zip (repeatable; "
-                        "default: static, ray-default, hpa and the shipped policies/SCENARIO.zip)")
+                   help="policy: static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], or a .zip "
+                        "(repeatable; default: static, ray-default, hpa and the shipped policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
     p.add_argument("--out", help="CSV file, one row per policy plus oracle")

@@ -114,7 +114,7 @@ def summarize(rows: list[dict[str, float | str]], target: float, baselines: list
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="default")
-    ap.add_argument("--policy", help="policy zip (default policies/SCENARIO.zip)")
+    ap.add_argument("--policy", help="policy zip (default policies/SCENARIO.zip) or a rule name such as burst")
     ap.add_argument("--quick", action="store_true", help="fewer cases (for tests)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args(argv)
@@ -135,17 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"rl_eval-{sc.name}{'-quick' if args.quick else ''}"
+    # A named rule (burst, headroom:1.5) gets its own file next to the trained policy's.
+    rule = "" if str(policy_zip).endswith(".zip") else "-" + str(policy_zip).replace(":", "_")
+    stem = f"rl_eval-{sc.name}{rule}{'-quick' if args.quick else ''}"  # "burst:1.5" has a dot: no with_suffix
     keys = [k for k in rows[0] if k != "command"] + ["command"]
-    with open(stem.with_suffix(".csv"), "w", newline="") as fh:
+    with open(out / f"{stem}.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-    stem.with_suffix(".json").write_text(json.dumps({"scenario": sc.name, "policy": str(policy_zip),
+    (out / f"{stem}.json").write_text(json.dumps({"scenario": sc.name, "policy": str(policy_zip),
                                                      "summary": summary, "rows": rows}, indent=2,
                                                     default=lambda x: None if isinstance(x, float) and math.isnan(x)
                                                     else x) + "\n")
-    print(f"wrote {stem}.csv and .json", file=sys.stderr)
+    print(f"wrote {out / stem}.csv and .json", file=sys.stderr)
     return 0
 
 

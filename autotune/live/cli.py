@@ -29,7 +29,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--serve-address", default="http://127.0.0.1:8265", help="Ray dashboard address")
     c.add_argument("--app", help="Serve application name (default: the scenario's name)")
     c.add_argument("--scenario", default="live-demo", help="scenario name or YAML path (pools, SLO, prices)")
-    c.add_argument("--policy", default="hpa", help="static[:N], ray-default, ray-tuned, hpa, or policies/NAME.zip")
+    c.add_argument("--policy", default="hpa",
+                   help="static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], or policies/NAME.zip")
     c.add_argument("--dry-run", action="store_true", help="decide and log, change nothing")
     c.add_argument("--interval", type=float, help="seconds between decisions (default: the scenario's)")
     c.add_argument("--sample-interval", type=float, help="seconds between metric samples (default: interval/5)")

@@ -21,4 +21,4 @@ def test_policies_notebook_executes() -> None:
     assert not errors
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "image/png" in o.get("data", {}))
-    assert images >= 4  # learning curve, default and mixed timelines, trace timeline
+    assert images >= 5  # learning curve, mixed and mixed-large timelines, trace timeline

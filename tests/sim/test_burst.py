@@ -44,11 +44,11 @@ def test_headroom_spills_past_the_cheapest_pools_quota_in_price_order() -> None:
     sc = load_scenario("mixed-large")
     caps = {k: max(v.values()) for k, v in capacity_table(sc).items()}
     pol = make_policy("headroom", sc)
-    assert pol.order[:3] == ("l4-spot", "l4", "a100")  # by dollars per req/s of SLO capacity; T4 last
+    assert pol.order == ("l4-spot", "l4", "a100")  # by dollars per req/s of SLO capacity
     state = pol.initial_state()
     obs = Observation(0.0, 10.0, 5000, 5000, 0, 20.0, 30.0, 40.0, 1.0, 0, ())
     d, _ = pol.decide(obs, state)  # 500 req/s: x1.2 = 600 req/s of SLO capacity
-    assert d.replicas["l4-spot"] == 8 and d.replicas["l4"] == 4 and d.replicas["t4"] == 0
-    left = 600 - 8 * caps["l4-spot"] - 4 * caps["l4"]
+    assert d.replicas["l4-spot"] == 6 and d.replicas["l4"] == 3
+    left = 600 - 6 * caps["l4-spot"] - 3 * caps["l4"]
     assert d.replicas["a100"] == math.ceil(left / caps["a100"] - 1e-6)
     assert "a100" in d.reason
