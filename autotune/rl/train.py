@@ -231,18 +231,17 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
 
 def _action_card(kind: str) -> dict[str, Any]:
     """How the network's actions decode (``load_policy`` reads ``kind`` and ``max_down_fraction``)."""
-    if kind == "moves":
+    # "load" is the forecast or, with features.sizing = burst, the burst rule's size.
+    level_notes = {
+        "moves": "per pool: move the headroom level (index into levels) by moves[a], then target = "
+                 "ceil(level * load / capacity); the most cost-efficient pool starts at initial_level, the others at 0",
+        "fill": "per pool, cheapest per req/s of SLO capacity first: move the headroom level by moves[a], then "
+                "target = ceil(max(0, level * load - capacity of the cheaper pools) / capacity); every pool starts "
+                "at initial_level",
+    }
+    if kind in level_notes:
         return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": F.INITIAL_LEVEL,
-                "max_down_fraction": F.MAX_DOWN_FRACTION,
-                "note": "per pool: move the headroom level (index into levels) by moves[a], then target = "
-                        "ceil(level * forecast / capacity); the most cost-efficient pool starts at initial_level, "
-                        "the others at 0"}
-    if kind == "fill":
-        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": F.INITIAL_LEVEL,
-                "max_down_fraction": F.MAX_DOWN_FRACTION,
-                "note": "per pool, cheapest per req/s of SLO capacity first: move the headroom level by moves[a], "
-                        "then target = ceil(max(0, level * forecast - capacity of the cheaper pools) / capacity); "
-                        "every pool starts at initial_level"}
+                "max_down_fraction": F.MAX_DOWN_FRACTION, "note": level_notes[kind]}
     return {"kind": kind, "multipliers": [None if x != x else x for x in F.MULTIPLIERS],
             "max_down_fraction": F.MAX_DOWN_FRACTION,
             "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity); "
