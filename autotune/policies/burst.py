@@ -29,21 +29,27 @@ MEMORY_S = 1800.0  # how long a burst is remembered
 MAX_RATIO = 4.0  # a ratio beyond this is a regime change (a flash crowd that stays), not a burst
 
 
-def burst_memory(before: list[float], rate: float, ratios: list[float], base_windows: int,
-                 memory_windows: int) -> tuple[list[float], float, float]:
-    """Fold one window's ``rate`` into the burst memory.
+def base_load(rates: list[float], base_windows: int) -> float:
+    """Median rate of the ``base_windows`` before the last one in ``rates`` (0 until half of them are seen)."""
+    window = rates[:-1][-base_windows:]
+    return statistics.median(window) if window and len(window) >= base_windows // 2 else 0.0
 
-    ``before`` holds the rates of earlier windows (the last ``base_windows`` are
-    used). Returns the new ratio list, the largest remembered ratio (at least 1)
-    and the base load. Pure, so the RL features (``sizing: burst``) use it too.
+
+def remember(rates: list[float], ratios: list[float], base_windows: int, memory_windows: int) -> list[float]:
+    """The burst ratios with the last window of ``rates`` folded in (the last ``memory_windows`` kept)."""
+    base = base_load(rates, base_windows)
+    out = list(ratios) + ([min(rates[-1] / base, MAX_RATIO)] if base > 0 else [])
+    return out[-memory_windows:]
+
+
+def burst_size(rates: list[float], ratios: list[float], base_windows: int) -> tuple[float, float, float]:
+    """(size, ratio, base): the load to hold headroom on, max(forecast, ratio x base).
+
+    Pure, so the rule and the RL features (``sizing: burst``) size identically.
     """
-    window = before[-base_windows:]
-    base = statistics.median(window) if len(window) >= base_windows // 2 and window else 0.0
-    ratios = list(ratios)
-    if base > 0:
-        ratios.append(min(rate / base, MAX_RATIO))
-    ratios = ratios[-memory_windows:]
-    return ratios, max(1.0, max(ratios, default=1.0)), base
+    ratio = max(1.0, max(ratios, default=1.0))
+    base = base_load(rates, base_windows)
+    return max(forecast(rates), ratio * base), ratio, base
 
 
 def windows(scenario_interval_s: float) -> tuple[int, int]:
@@ -62,13 +68,10 @@ class BurstPolicy:
         return {"rates": [], "ratios": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
-        before = list(state["rates"])
-        ratios, ratio, base = burst_memory(before, obs.arrival_rate, state["ratios"], self.base_windows,
-                                           self.memory_windows)
-        rates = (before + [obs.arrival_rate])[-(self.base_windows + 1):]
-        load = forecast(rates)
-        size = max(load, ratio * base)
-        why = (f"{self.rule.headroom:g}x of max({load:.0f} req/s, {ratio:.2f} x base {base:.0f}) "
+        rates = (list(state["rates"]) + [obs.arrival_rate])[-(self.base_windows + 1):]
+        ratios = remember(rates, state["ratios"], self.base_windows, self.memory_windows)
+        size, ratio, base = burst_size(rates, ratios, self.base_windows)
+        why = (f"{self.rule.headroom:g}x of max({forecast(rates):.0f} req/s, {ratio:.2f} x base {base:.0f}) "
                f"= {self.rule.headroom * size:.0f} req/s")
         return self.rule.fleet(self.rule.headroom * size, why), {"rates": rates, "ratios": ratios}
 

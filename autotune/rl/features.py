@@ -35,7 +35,7 @@ Two sizings (the card's ``features.sizing``), the load every headroom multiplies
   ago is invisible to it.
 - ``burst``: the ``burst`` rule's max(forecast, ratio x base load), where the
   ratio is the largest burst of the last 30 minutes
-  (:func:`autotune.policies.burst.burst_memory`); two more features (that
+  (:func:`autotune.policies.burst.burst_size`); two more features (that
   ratio and the size over the forecast) let the network weigh it. At its
   initial levels a ``fill`` policy with this sizing is the ``burst`` rule.
 """
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.capacity import capacity_table
-from autotune.policies.burst import MAX_RATIO, burst_memory
+from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
 from autotune.policies.types import Decision, Observation, PolicyState
@@ -206,20 +206,18 @@ def initial_state(ctx: FeatureContext) -> PolicyState:
     if ctx.action_kind in LEVEL_KINDS:
         state["level"] = initial_levels(ctx)
     if ctx.sizing == "burst":
-        state.update(ratios=[], ratio=1.0, base=0.0)
+        state["ratios"] = []
     return state
 
 
 def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> PolicyState:
     """Fold one observation into the feature history (pure: returns a new dict)."""
-    before = list(state["rates"])
-    rates = (before + [obs.arrival_rate])[-ctx.history:]
+    rates = (list(state["rates"]) + [obs.arrival_rate])[-ctx.history:]
     # Decays over ~10 windows: "was this spot pool preempted recently".
     preempt = [0.9 * e + p.preemptions for e, p in zip(state["preempt"], obs.pools, strict=False)]
     out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
     if ctx.sizing == "burst":
-        out["ratios"], out["ratio"], out["base"] = burst_memory(
-            before, obs.arrival_rate, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
+        out["ratios"] = remember(rates, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
     return out
 
 
@@ -230,10 +228,9 @@ def forecast_rate(state: PolicyState) -> float:
 
 def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
     """The load every headroom level multiplies (see the module docstring's sizings)."""
-    rate = forecast_rate(state)
     if ctx.sizing == "burst":
-        rate = max(rate, state.get("ratio", 1.0) * state.get("base", 0.0))
-    return rate
+        return burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)[0]
+    return forecast_rate(state)
 
 
 def _finite(x: float, default: float) -> float:
@@ -276,7 +273,8 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
         min(len(history) / N_HISTORY, 1.0),  # how much history there is yet
     ]
     if ctx.sizing == "burst":
-        g += [state.get("ratio", 1.0) / MAX_RATIO, min(sizing_rate(state, ctx) / scale, 5.0)]
+        size, ratio, _ = burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)
+        g += [ratio / MAX_RATIO, min(size / scale, 5.0)]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
         bs = ctx.batch_sizes[i]
