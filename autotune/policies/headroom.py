@@ -1,11 +1,11 @@
 """``headroom[:M]``: hold M times the replicas the load needs by SLO capacity, on the cheapest pool.
 
 A target-tracking rule that knows what Ray's does not: per-replica capacity
-*within the SLO* at each batch size (:mod:`autotune.capacity`) and prices.
-Every window: forecast = max(last window's rate, mean of the last three) (up
-within one window, down only once the lower rate has lasted); the pool with
-the fewest dollars per req/s of SLO capacity runs ceil(M x forecast / capacity)
-replicas; what its ``max_replicas`` (a GPU quota) cannot hold spills to the next
+*within the SLO* at each batch size and fleet size (:mod:`autotune.capacity`)
+and prices. Every window: forecast = max(last window's rate, mean of the last
+three) (up within one window, down only once the lower rate has lasted); the
+pool with the fewest dollars per req/s of SLO capacity runs the fewest replicas
+whose SLO capacity covers M x forecast; what its ``max_replicas`` (a GPU quota) cannot hold spills to the next
 cheapest pool, and so on; the other pools sit at their minimum; every pool runs
 the batch size that gives it the most SLO capacity.
 
@@ -17,10 +17,9 @@ M = 1.2), and swept over M in hindsight
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from autotune.capacity import capacity_table
+from autotune.capacity import capacity_table, fleet_capacity, replicas_for
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
@@ -45,7 +44,7 @@ def forecast(rates: list[float]) -> float:
 class HeadroomPolicy:
     order: tuple[str, ...]  # pools by dollars per req/s of SLO capacity, cheapest first (usable ones only)
     batch: dict[str, int]  # per pool, the batch size with the most SLO capacity
-    capacity: dict[str, float]  # req/s per replica within the SLO at that batch size
+    totals: dict[str, tuple[float, ...]]  # req/s n replicas carry within the SLO at that batch size, by n
     min_replicas: dict[str, int]
     max_replicas: dict[str, int]
     headroom: float = DEFAULT_HEADROOM
@@ -67,13 +66,16 @@ class HeadroomPolicy:
         """Replicas holding ``need`` req/s of SLO capacity: cheapest pool first, spilling past quotas."""
         replicas = dict(self.min_replicas)
         parts = [why]
-        for name in self.order:
-            cap = self.capacity[name]
-            n = min(max(math.ceil(need / cap - 1e-6), self.min_replicas[name]), self.max_replicas[name])
+        # What later pools' minimums carry anyway (mixed: one on-demand L4 always runs) is not bought twice.
+        floors = [self.totals[name][self.min_replicas[name]] for name in self.order]
+        for k, name in enumerate(self.order):
+            totals = self.totals[name]
+            n = replicas_for(need - sum(floors[k + 1:]), totals)
+            n = min(max(n, self.min_replicas[name]), self.max_replicas[name])
             replicas[name] = n
             if need > 0 or name == self.pool:
-                parts.append(f"{name}: {need:.0f} req/s at {cap:.1f} per replica (batch {self.batch[name]}) -> {n}")
-            need = max(0.0, need - n * cap)
+                parts.append(f"{name}: {need:.0f} req/s -> {n} (carry {totals[n]:.0f} at batch {self.batch[name]})")
+            need = max(0.0, need - totals[n])
         return Decision(replicas, "; ".join(parts), dict(self.batch))
 
 
@@ -83,6 +85,7 @@ def make_headroom(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: 
     batch = {p.name: max(p.spec.batch_sizes, key=lambda b: caps[p.name][b]) for p in pools}
     usable = [p for p in pools if caps[p.name][batch[p.name]] > 0]
     order = sorted(usable, key=lambda p: p.price_per_hour / caps[p.name][batch[p.name]])
-    return HeadroomPolicy(tuple(p.name for p in order), batch, {p.name: caps[p.name][batch[p.name]] for p in usable},
+    return HeadroomPolicy(tuple(p.name for p in order), batch,
+                          {p.name: fleet_capacity(scenario, p, batch[p.name]) for p in usable},
                           {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
                           headroom, name)

@@ -2,7 +2,8 @@
 
 For every control window it knows the arrivals to come and picks the cheapest
 fleet (replicas and batch size per pool, within the pools' limits) whose SLO
-capacity (:mod:`autotune.capacity`) covers that window's arrival rate. It is
+capacity at that fleet size (:mod:`autotune.capacity`) covers that window's
+arrival rate. It is
 simulated with no provisioning or model-load delay and no idle nodes, so
 whatever any real policy pays beyond it is the price of not knowing the future
 and of start-up delays.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import slo_capacity
+from autotune.capacity import fleet_capacity, replicas_for, slo_capacity
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
@@ -31,8 +32,12 @@ def _best_batch(scenario: Scenario, p: PoolRuntime) -> tuple[int, float]:
     return b, caps[b]
 
 
-def cheapest_fleet(rate: float, pools: list[PoolRuntime], caps: list[float]) -> tuple[int, ...]:
-    """Fewest dollars per hour with sum(n_p * cap_p) >= rate, min/max replicas respected."""
+def cheapest_fleet(rate: float, pools: list[PoolRuntime], caps: list[float],
+                   totals: list[tuple[float, ...]]) -> tuple[int, ...]:
+    """Fewest dollars per hour with sum of SLO capacities >= rate, min/max replicas respected.
+
+    ``caps`` (per replica) only ranks pools; ``totals[i][n]`` is what n replicas of pool i carry.
+    """
     usable = [i for i, c in enumerate(caps) if c > 0]
     mins = [p.spec.min_replicas for p in pools]
     if not usable:
@@ -45,10 +50,10 @@ def cheapest_fleet(rate: float, pools: list[PoolRuntime], caps: list[float]) -> 
         ranges = [range(mins[i], mins[i] + 1) for i in others]
     best: tuple[float, tuple[int, ...]] | None = None
     for combo in itertools.product(*ranges):
-        have = sum(n * caps[i] for n, i in zip(combo, others))
+        have = sum(totals[i][n] for n, i in zip(combo, others))
         need = max(0.0, rate - have)
-        n_last = max(mins[last], math.ceil(need / caps[last] - 1e-9))
-        if n_last > pools[last].spec.max_replicas:
+        n_last = max(mins[last], replicas_for(need, totals[last]))
+        if totals[last][n_last] < need - 1e-6:
             continue
         fleet = [0] * len(pools)
         for n, i in zip(combo, others):
@@ -82,6 +87,8 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
     pools = scenario.runtime_pools()
     chosen = [_best_batch(scenario, p) for p in pools]
     caps = [c for _, c in chosen]
+    totals = [fleet_capacity(scenario, p, b) if c > 0 else (0.0,) * (p.spec.max_replicas + 1)
+              for p, (b, c) in zip(pools, chosen)]
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1
     # Size each window for its busiest PEAK_BIN_S slice, not its mean: a burst that
@@ -96,9 +103,9 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
         rate = float(peak[k])
         key = int(math.ceil(rate))
         if key not in cache:
-            cache[key] = cheapest_fleet(key, pools, caps)
+            cache[key] = cheapest_fleet(key, pools, caps, totals)
         fleet = cache[key]
-        cap = sum(n * c for n, c in zip(fleet, caps))
+        cap = sum(t[n] for n, t in zip(fleet, totals))
         plan.append(Decision(
             {p.name: n for p, n in zip(pools, fleet)},
             f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",

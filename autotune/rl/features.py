@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import capacity_table
+from autotune.capacity import capacity_table, fleet_capacity, replicas_for
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
@@ -105,6 +105,8 @@ class FeatureContext:
     sizing: str = SIZING  # one of SIZINGS
     base_windows: int = N_HISTORY  # ``burst`` sizing: base load and memory lengths, in windows
     memory_windows: int = 180
+    # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
+    totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
 
     @property
     def max_batches(self) -> int:
@@ -130,6 +132,10 @@ class FeatureContext:
     def cap(self, pool: int, batch: int) -> float:
         bs = self.batch_sizes[pool]
         return self.capacity[pool][bs.index(batch)] if batch in bs else 0.0
+
+    def carry(self, pool: int, batch: int) -> tuple[float, ...]:
+        """What 0..max_replicas replicas of ``pool`` carry at ``batch`` (level kinds only)."""
+        return self.totals[pool][self.batch_sizes[pool].index(batch)]
 
     def best_efficiency(self) -> float:
         """Cheapest dollars per hour per req/s of SLO capacity over all pools."""
@@ -169,6 +175,9 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
     usable = [i for i, c in enumerate(capacity) if max(c) > 0]
     best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
     base_windows, memory_windows = burst_windows(scenario.control_interval_s)
+    totals = tuple(tuple(fleet_capacity(scenario, p, b) if c > 0 else (0.0,) * (p.spec.max_replicas + 1)
+                         for b, c in zip(p.spec.batch_sizes, caps_i)) for p, caps_i in zip(rt, capacity)
+                   ) if action_kind in LEVEL_KINDS else ()
     return FeatureContext(
         pools=tuple(p.name for p in rt),
         batch_sizes=tuple(tuple(p.spec.batch_sizes) for p in rt),
@@ -187,6 +196,7 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         sizing=sizing,
         base_windows=base_windows,
         memory_windows=memory_windows,
+        totals=totals,
     )
 
 
@@ -386,20 +396,22 @@ def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
     batch: dict[str, int] = {}
     why: dict[int, str] = {}
     covered = 0.0  # ``fill``: SLO capacity the cheaper pools already hold
-    for i in cost_order(ctx) if fill else range(len(ctx.pools)):
+    order = cost_order(ctx) if fill else list(range(len(ctx.pools)))
+    # ``fill``: what later pools' minimums carry anyway, as ``headroom`` counts it.
+    floors = [ctx.carry(i, _batch_of(ctx, i, int(action[2 * i + 1])))[ctx.min_replicas[i]] for i in order]
+    for k, i in enumerate(order):
         name = ctx.pools[i]
         move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
         levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
         b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
         mult = LEVELS[levels[i]]
-        cap = ctx.cap(i, b)
-        need = max(mult * rate - covered, 0.0) if fill else mult * rate
-        n = int(math.ceil(need / max(cap, 1e-9) - 1e-6))
-        replicas[name] = min(max(n, ctx.min_replicas[i]), ctx.max_replicas[i])
+        carry = ctx.carry(i, b)
+        need = max(mult * rate - covered - sum(floors[k + 1:]), 0.0) if fill else mult * rate
+        replicas[name] = min(max(replicas_for(need, carry), ctx.min_replicas[i]), ctx.max_replicas[i])
         if fill:
-            covered += replicas[name] * cap
+            covered += carry[replicas[name]]
         why[i] = f"{name}: {mult:g}x ({move:+d}) of {rate:.0f} req/s -> {replicas[name]} @b{b}"
-    order = range(len(ctx.pools))
+    order = list(range(len(ctx.pools)))
     return (Decision({ctx.pools[i]: replicas[ctx.pools[i]] for i in order}, "rl: " + "; ".join(why[i] for i in order),
                      {ctx.pools[i]: batch[ctx.pools[i]] for i in order}), {**state, "level": levels})
 

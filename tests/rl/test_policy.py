@@ -12,6 +12,7 @@ import pytest
 from autotune.errors import InputError
 from autotune.paths import POLICIES
 from autotune.policies.registry import make_policy
+from autotune.policies.types import Observation, PoolObs
 from autotune.rl.policy import RLPolicy, load_policy, sha256_file
 from autotune.scenario import load_scenario
 from autotune.sim.run import simulate
@@ -149,17 +150,20 @@ def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
     state = F.update_state(F.initial_state(ctx), obs, ctx)
     assert F.LEVELS[state["level"][0]] == F.INITIAL_LEVEL
     b = int(max(range(len(ctx.capacity[0])), key=lambda k: ctx.capacity[0][k]))
-    cap = ctx.capacity[0][b]
+    carry = ctx.carry(0, ctx.batch_sizes[0][b])  # req/s n replicas carry within the SLO
+
+    def fleet(need: float) -> int:
+        return next(n for n, c in enumerate(carry) if c >= need - 1e-6)
 
     def act(move: int) -> list[int]:
         return [F.MOVES.index(move), b]
 
     d, s1 = F.decode_action(act(0), obs, state, ctx)
     rate = F.forecast_rate(state)
-    assert d.replicas["l4"] == int(np.ceil(1.2 * rate / cap - 1e-6))
+    assert d.replicas["l4"] == fleet(1.2 * rate)
     d, s2 = F.decode_action(act(3), obs, s1, ctx)
     up = F.LEVELS[F.LEVELS.index(1.2) + 3]
-    assert F.LEVELS[s2["level"][0]] == up and d.replicas["l4"] == int(np.ceil(up * rate / cap - 1e-6))
+    assert F.LEVELS[s2["level"][0]] == up and d.replicas["l4"] == fleet(up * rate)
     json.dumps(s2)  # persistable by the live controller
     s = s2
     for _ in range(10):
@@ -172,25 +176,41 @@ def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
     hot = dataclasses.replace(obs, arrivals=2 * obs.arrivals)
     s_hot = F.update_state(F.update_state(F.update_state(F.initial_state(ctx), hot, ctx), hot, ctx), hot, ctx)
     d_hot, _ = F.decode_action(act(0), hot, s_hot, ctx)
-    assert d_hot.replicas["l4"] == int(np.ceil(1.2 * F.forecast_rate(s_hot) / cap - 1e-6))
+    assert d_hot.replicas["l4"] == fleet(1.2 * F.forecast_rate(s_hot))
     assert F.forecast_rate(s_hot) == pytest.approx(2 * obs.arrival_rate)
 
 
-@pytest.mark.parametrize("scenario,mult", [("default", 1.2), ("mixed", 1.6)])
-def test_headroom_rule_is_the_rl_decoding_of_a_fixed_multiplier(scenario: str, mult: float) -> None:
-    """``headroom:M`` decides exactly as an RL policy fixed at M on the cheapest pool (the prior at 1.2)."""
+def test_headroom_rule_is_the_moves_prior_on_one_pool() -> None:
+    """``headroom`` decides exactly as an untrained ``moves`` policy: 1.2x on the cheapest pool, by fleet capacity.
+
+    (With several pools ``moves`` leaves the others at their minimum; ``fill`` is the multi-pool rule.)
+    """
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, stay_action
+
+    sc = load_scenario("default")
+    arr = short_arrivals(sc, "mmpp", 250.0, 600.0, seed=4)
+    ctx = F.make_context(sc, action_kind="moves")
+    a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
+    b = simulate(sc, arr, make_policy("headroom", sc), 3)
+    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+
+
+def test_absolute_kind_sizes_by_the_per_replica_capacity_it_was_trained_with() -> None:
+    """The shipped policies' action kind keeps its meaning: ceil(M x forecast / group-of-4 capacity)."""
     from autotune.rl import features as F
     from tests.rl.helpers import FixedActionPolicy, headroom_action
 
-    sc = load_scenario(scenario)
-    arr = short_arrivals(sc, "mmpp", 250.0, 600.0, seed=4)
+    sc = load_scenario("default")
     ctx = F.make_context(sc, action_kind="absolute")
-    fixed = FixedActionPolicy(ctx, headroom_action(ctx, mult, pool=F.best_pool(ctx)))
-    rule = make_policy(f"headroom:{mult}", sc)
-    a, b = simulate(sc, arr, fixed, 3), simulate(sc, arr, rule, 3)
-    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
-    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
-    assert a.summary()["slo_attainment"] == b.summary()["slo_attainment"]
+    pol = FixedActionPolicy(ctx, headroom_action(ctx, 1.6))
+    cap = max(ctx.capacity[0])
+    for rate in (20.0, 150.0, 700.0):
+        obs = Observation(0.0, 10.0, int(rate * 10), int(rate * 10), 0, 20.0, 30.0, 40.0, 1.0, 0,
+                          (PoolObs("l4", 1, 0, 0, 0, 8, 1.0),))
+        d, _ = pol.decide(obs, pol.initial_state())
+        assert d.replicas["l4"] == max(1, int(np.ceil(1.6 * rate / cap - 1e-6)))
 
 
 def test_fill_prior_is_the_headroom_rule_with_spill_over_at_quotas() -> None:
