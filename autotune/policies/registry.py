@@ -12,12 +12,13 @@ from autotune.paths import POLICIES
 from autotune.policies.burst import make_burst
 from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
+from autotune.policies.predictive import make_predictive
 from autotune.policies.ray_default import RayDefaultPolicy
 from autotune.policies.static import StaticPolicy
 from autotune.policies.types import Policy
 from autotune.scenario import RayAutoscalerSpec, Scenario
 
-BUILTIN = ("static", "ray-default", "ray-tuned", "hpa", "headroom", "burst")
+BUILTIN = ("static", "ray-default", "ray-tuned", "hpa", "headroom", "burst", "predictive")
 
 
 def _static(spec: str, scenario: Scenario) -> StaticPolicy:
@@ -57,7 +58,7 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
 
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
-    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], or a ``.zip``."""
+    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip."""
     if spec == "static" or spec.startswith("static:"):
         return _static(spec, scenario)
     if spec == "ray-default":
@@ -66,11 +67,13 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         return _ray_tuned(scenario)
     if spec == "hpa":
         return HPAPolicy(tuple(scenario.pools), scenario.ray_autoscaler.target_ongoing_requests)
-    for kind, make in (("headroom", make_headroom), ("burst", make_burst)):
+    rules = (("headroom", make_headroom, DEFAULT_HEADROOM), ("burst", make_burst, DEFAULT_HEADROOM),
+             ("predictive", make_predictive, 1.0))  # predictive learns its margin: M is on top of it
+    for kind, make, default in rules:
         if spec == kind or spec.startswith(kind + ":"):
             _, _, arg = spec.partition(":")
             try:
-                m = float(arg) if arg else DEFAULT_HEADROOM
+                m = float(arg) if arg else default
             except ValueError:
                 m = -1.0
             if not 0 < m <= 100:

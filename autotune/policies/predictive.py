@@ -1,0 +1,111 @@
+"""``predictive[:M]``: size for the load one start-up ahead, with a margin learnt from its own misses.
+
+``headroom`` and ``burst`` hold a fixed multiple of the load. On a steady
+load that is waste, and with few replicas it rounds up to a whole extra GPU
+(on ``default`` 300 req/s fits two L4s, 1.2 x 300 needs three). This rule
+holds what it predicts instead, and measures how wrong it tends to be:
+
+- the prediction is a robust line through the last five minutes of window
+  rates, extended over the start-up lead (the cheapest pool's node
+  provisioning plus model load, 145 s on an L4): the most load the replicas
+  started now will meet before others could follow;
+- one lead later it knows the load that came (the busiest window of that
+  lead) and records the ratio of that to what it predicted;
+- it holds M x prediction x the ``QUANTILE`` of the ratios of the last half
+  hour (at least 1), on the cheapest pools first (``headroom``'s spill-over).
+
+On steady load the ratios stay within Poisson noise and the margin is a few
+percent; on a rising load the trend carries it; after bursts the ratios are
+as large as the bursts were, so it holds burst capacity as ``burst`` does and
+forgets it the same half hour later. Until it has seen its first lead of
+errors it holds ``DEFAULT_HEADROOM``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from autotune.policies.burst import MAX_RATIO, MEMORY_S
+from autotune.policies.headroom import DEFAULT_HEADROOM, HeadroomPolicy, make_headroom
+from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.scenario import Scenario
+
+FIT_S = 300.0  # the trend line is fitted over this much history
+QUANTILE = 0.95  # of the recent actual/predicted ratios: the margin held
+
+
+def predict(rates: list[float], fit_windows: int, lead_windows: int) -> float:
+    """Most load expected over the next ``lead_windows``: the trend line's level now, plus its rise.
+
+    The line is a Theil-Sen fit (median of pairwise slopes, median intercept),
+    which ignores bursts of up to a quarter of the fit: the prediction follows
+    the load a burst returns to, and the recorded misses say how far above it
+    bursts go. The rise is capped at half the level; the margin covers the rest.
+    """
+    y = np.asarray(rates[-fit_windows:], dtype=float)
+    if len(y) < 3:
+        return float(y[-1]) if len(y) else 0.0
+    x = np.arange(len(y), dtype=float)
+    i, j = np.triu_indices(len(y), k=1)
+    slope = float(np.median((y[j] - y[i]) / (j - i)))
+    level = max(0.0, float(np.median(y - slope * x)) + slope * x[-1])
+    return level + min(max(0.0, slope * lead_windows), level / 2)
+
+
+def record(rates: list[float], preds: list[float], ratios: list[float], lead_windows: int,
+           memory_windows: int) -> list[float]:
+    """``ratios`` with the prediction made one lead ago scored against the busiest window since.
+
+    ``preds`` and ``rates`` end at the current window, so the prediction made
+    ``lead_windows`` ago is ``preds[-lead_windows - 1]`` and the load it had to
+    cover is the max of the last ``lead_windows`` rates.
+    """
+    if len(preds) <= lead_windows or len(rates) < lead_windows:
+        return list(ratios)
+    pred, came = preds[-lead_windows - 1], max(rates[-lead_windows:])
+    if pred <= 0:
+        return list(ratios)
+    return (list(ratios) + [min(came / pred, MAX_RATIO)])[-memory_windows:]
+
+
+def margin(ratios: list[float], quantile: float = QUANTILE) -> float:
+    """The ``quantile`` of the recorded ratios, at least 1 (``DEFAULT_HEADROOM`` before there are any)."""
+    if not ratios:
+        return DEFAULT_HEADROOM
+    return max(1.0, float(np.quantile(ratios, quantile)))
+
+
+@dataclass(frozen=True)
+class PredictivePolicy:
+    rule: HeadroomPolicy  # pools, capacities and the spill-over fill; rule.headroom is M
+    fit_windows: int
+    lead_windows: int
+    memory_windows: int
+    quantile: float = QUANTILE
+    name: str = "predictive"
+
+    def initial_state(self) -> PolicyState:
+        return {"rates": [], "preds": [], "ratios": []}
+
+    def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
+        keep = max(self.fit_windows, self.lead_windows) + 1
+        rates = (list(state["rates"]) + [obs.arrival_rate])[-keep:]
+        ratios = record(rates, state["preds"], state["ratios"], self.lead_windows, self.memory_windows)
+        pred = predict(rates, self.fit_windows, self.lead_windows)
+        preds = (list(state["preds"]) + [pred])[-(self.lead_windows + 1):]
+        m = margin(ratios, self.quantile)
+        size = self.rule.headroom * m * pred
+        why = (f"{self.rule.headroom:g}x {m:.2f} (p{100 * self.quantile:g} of {len(ratios)} actual/predicted) "
+               f"x {pred:.0f} req/s predicted over {self.lead_windows} windows = {size:.0f} req/s")
+        return self.rule.fleet(size, why), {"rates": rates, "preds": preds, "ratios": ratios}
+
+
+def make_predictive(scenario: Scenario, headroom: float = 1.0, name: str = "predictive") -> PredictivePolicy:
+    rule = make_headroom(scenario, headroom, name)
+    step = scenario.control_interval_s
+    first = next(p for p in scenario.runtime_pools() if p.name == rule.pool)
+    lead = max(1, math.ceil((first.provision_s + first.load_s) / step))
+    return PredictivePolicy(rule, max(3, round(FIT_S / step)), lead, max(1, round(MEMORY_S / step)), name=name)
