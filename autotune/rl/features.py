@@ -38,6 +38,11 @@ Two sizings (the card's ``features.sizing``), the load every headroom multiplies
   (:func:`autotune.policies.burst.burst_size`); two more features (that
   ratio and the size over the forecast) let the network weigh it. At its
   initial levels a ``fill`` policy with this sizing is the ``burst`` rule.
+- ``predictive``: the ``predictive`` rule's margin x predicted load (a robust
+  trend over the start-up lead, the margin the 95th percentile of its recent
+  actual/predicted ratios; :mod:`autotune.policies.predictive`); two more
+  features (the margin and the size over the forecast). Levels start at 1.0,
+  so the untrained ``fill`` policy is the ``predictive`` rule.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ from autotune.capacity import capacity_table, fleet_capacity, replicas_for
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
+from autotune.policies.predictive import margin, predict, record
+from autotune.policies.predictive import windows as predictive_windows
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
@@ -79,7 +86,7 @@ INITIAL_LEVEL = 1.2
 ACTION_KIND = "moves"  # what training produces now; cards without ``action.kind`` are "absolute"
 ACTION_KINDS: tuple[str, ...] = ("moves", "fill", "absolute")
 LEVEL_KINDS = ("moves", "fill")  # kinds that keep a headroom level per pool in the policy state
-SIZINGS: tuple[str, ...] = ("forecast", "burst")
+SIZINGS: tuple[str, ...] = ("forecast", "burst", "predictive")
 SIZING = "forecast"  # cards without ``features.sizing``
 GLOBAL_FEATURES = N_RATES + 15
 POOL_FEATURES = 13  # + 1 (the pool's headroom level) for ``moves``
@@ -105,6 +112,8 @@ class FeatureContext:
     sizing: str = SIZING  # one of SIZINGS
     base_windows: int = N_HISTORY  # ``burst`` sizing: base load and memory lengths, in windows
     memory_windows: int = 180
+    fit_windows: int = N_HISTORY  # ``predictive`` sizing: trend fit and start-up lead, in windows
+    lead_windows: int = 15
     # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
     totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
 
@@ -118,12 +127,21 @@ class FeatureContext:
 
     @property
     def global_features(self) -> int:
-        return GLOBAL_FEATURES + 2 * (self.sizing == "burst")
+        return GLOBAL_FEATURES + 2 * (self.sizing != "forecast")
 
     @property
     def history(self) -> int:
         """Rate windows kept in the state: the features' history, or the burst base before this window."""
-        return max(N_HISTORY, self.base_windows + 1) if self.sizing == "burst" else N_HISTORY
+        if self.sizing == "burst":
+            return max(N_HISTORY, self.base_windows + 1)
+        if self.sizing == "predictive":
+            return max(N_HISTORY, self.fit_windows, self.lead_windows) + 1
+        return N_HISTORY
+
+    @property
+    def initial_level(self) -> float:
+        """Where levels start: 1.2x the forecast, or the predictive rule's own size (its margin is learnt)."""
+        return 1.0 if self.sizing == "predictive" else INITIAL_LEVEL
 
     @property
     def obs_size(self) -> int:
@@ -178,6 +196,7 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
     totals = tuple(tuple(fleet_capacity(scenario, p, b) if c > 0 else (0.0,) * (p.spec.max_replicas + 1)
                          for b, c in zip(p.spec.batch_sizes, caps_i)) for p, caps_i in zip(rt, capacity)
                    ) if action_kind in LEVEL_KINDS else ()
+    fit_windows, lead_windows, _ = predictive_windows(scenario, rt[best].name)
     return FeatureContext(
         pools=tuple(p.name for p in rt),
         batch_sizes=tuple(tuple(p.spec.batch_sizes) for p in rt),
@@ -196,6 +215,8 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         sizing=sizing,
         base_windows=base_windows,
         memory_windows=memory_windows,
+        fit_windows=fit_windows,
+        lead_windows=lead_windows,
         totals=totals,
     )
 
@@ -207,7 +228,7 @@ def initial_levels(ctx: FeatureContext) -> list[int]:
     everywhere, which only reaches a pool once the cheaper ones are at their quota.
     """
     best = best_pool(ctx)
-    start = LEVELS.index(INITIAL_LEVEL)
+    start = LEVELS.index(ctx.initial_level)
     return [start if i == best or ctx.action_kind == "fill" else 0 for i in range(len(ctx.pools))]
 
 
@@ -217,6 +238,8 @@ def initial_state(ctx: FeatureContext) -> PolicyState:
         state["level"] = initial_levels(ctx)
     if ctx.sizing == "burst":
         state["ratios"] = []
+    if ctx.sizing == "predictive":
+        state["ratios"], state["preds"] = [], []
     return state
 
 
@@ -228,6 +251,10 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
     if ctx.sizing == "burst":
         out["ratios"] = remember(rates, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
+    if ctx.sizing == "predictive":  # the same steps, in the same order, as PredictivePolicy.decide
+        preds = list(state.get("preds", []))
+        out["ratios"] = record(rates, preds, state.get("ratios", []), ctx.lead_windows, ctx.memory_windows)
+        out["preds"] = (preds + [predict(rates, ctx.fit_windows, ctx.lead_windows)])[-(ctx.lead_windows + 1):]
     return out
 
 
@@ -240,6 +267,9 @@ def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
     """The load every headroom level multiplies (see the module docstring's sizings)."""
     if ctx.sizing == "burst":
         return burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)[0]
+    if ctx.sizing == "predictive":
+        preds = state.get("preds") or [forecast_rate(state)]
+        return margin(state.get("ratios", [])) * preds[-1]
     return forecast_rate(state)
 
 
@@ -285,6 +315,8 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
     if ctx.sizing == "burst":
         size, ratio, _ = burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)
         g += [ratio / MAX_RATIO, min(size / scale, 5.0)]
+    if ctx.sizing == "predictive":
+        g += [margin(state.get("ratios", [])) / MAX_RATIO, min(sizing_rate(state, ctx) / scale, 5.0)]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
         bs = ctx.batch_sizes[i]

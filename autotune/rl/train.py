@@ -209,7 +209,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "wall_time_s": round(result.wall_s, 1),
         "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
-        "action": _action_card(result.ctx.action_kind),
+        "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
         "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size},
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
@@ -229,18 +229,19 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
     }
 
 
-def _action_card(kind: str) -> dict[str, Any]:
+def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str, Any]:
     """How the network's actions decode (``load_policy`` reads ``kind`` and ``max_down_fraction``)."""
-    # "load" is the forecast or, with features.sizing = burst, the burst rule's size.
+    # "load" is the forecast or, with features.sizing = burst or predictive, that rule's size.
     level_notes = {
-        "moves": "per pool: move the headroom level (index into levels) by moves[a], then target = "
-                 "ceil(level * load / capacity); the most cost-efficient pool starts at initial_level, the others at 0",
+        "moves": "per pool: move the headroom level (index into levels) by moves[a], then target = the fewest "
+                 "replicas whose SLO capacity at that fleet size covers level * load; the most cost-efficient pool "
+                 "starts at initial_level, the others at 0",
         "fill": "per pool, cheapest per req/s of SLO capacity first: move the headroom level by moves[a], then "
-                "target = ceil(max(0, level * load - capacity of the cheaper pools) / capacity); every pool starts "
-                "at initial_level",
+                "target = the fewest replicas covering max(0, level * load - capacity of the cheaper pools and of "
+                "the later pools' minimums); every pool starts at initial_level",
     }
     if kind in level_notes:
-        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": F.INITIAL_LEVEL,
+        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": initial_level,
                 "max_down_fraction": F.MAX_DOWN_FRACTION, "note": level_notes[kind]}
     return {"kind": kind, "multipliers": [None if x != x else x for x in F.MULTIPLIERS],
             "max_down_fraction": F.MAX_DOWN_FRACTION,

@@ -148,7 +148,7 @@ def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
     arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
     obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
     state = F.update_state(F.initial_state(ctx), obs, ctx)
-    assert F.LEVELS[state["level"][0]] == F.INITIAL_LEVEL
+    assert F.LEVELS[state["level"][0]] == F.INITIAL_LEVEL == ctx.initial_level
     b = int(max(range(len(ctx.capacity[0])), key=lambda k: ctx.capacity[0][k]))
     carry = ctx.carry(0, ctx.batch_sizes[0][b])  # req/s n replicas carry within the SLO
 
@@ -251,6 +251,22 @@ def test_burst_sizing_prior_is_the_burst_rule(scenario: str) -> None:
     assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
     h = simulate(sc, arr, make_policy("headroom", sc), 3)
     assert a.summary()["cost_usd"] > h.summary()["cost_usd"]  # it did hold burst capacity
+
+
+@pytest.mark.parametrize("scenario", ["default", "mixed-large"])
+def test_predictive_sizing_prior_is_the_predictive_rule(scenario: str) -> None:
+    """With ``sizing: predictive`` the untrained ``fill`` policy decides as ``predictive`` (trend, learnt margin)."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, stay_action
+
+    sc = load_scenario(scenario)
+    arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
+    ctx = F.make_context(sc, action_kind="fill", sizing="predictive")
+    assert ctx.obs_size == F.make_context(sc, action_kind="fill").obs_size + 2 and ctx.initial_level == 1.0
+    a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
+    b = simulate(sc, arr, make_policy("predictive", sc), 3)
+    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
 
 
 @pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x"])
