@@ -63,11 +63,11 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 
 
 def default_policies(scenario: str) -> list[str]:
-    """The baselines, autotune's ``burst`` rule, and its shipped policy for this scenario when there is one."""
+    """The baselines, autotune's ``predictive`` rule, and its shipped policy for this scenario when there is one."""
     from autotune.paths import POLICIES
 
     shipped = POLICIES / f"{scenario}.zip"
-    return ["static", "ray-default", "hpa", "burst"] + ([str(shipped)] if shipped.exists() else [])
+    return ["static", "ray-default", "hpa", "predictive"] + ([str(shipped)] if shipped.exists() else [])
 
 
 def _cell(col: str, v: object) -> str:
@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("whatif", help="compare policies on the same arrivals (plus the oracle bound)")
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
     p.add_argument("--policy", action="append",
-                   help="policy: static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], or a .zip "
-                        "(repeatable; default: static, ray-default, hpa, burst and the shipped policies/SCENARIO.zip)")
+                   help="policy: static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], predictive[:M], "
+                        "or a .zip (repeatable; default: static, ray-default, hpa, predictive and the shipped "
+                        "policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
     p.add_argument("--out", help="CSV file, one row per policy plus oracle")

@@ -38,10 +38,10 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path):
     out = tmp_path / "r.csv"
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
     rows = {r["policy"]: r for r in csv.DictReader(out.open())}
-    assert list(rows) == ["static", "ray-default", "hpa", "burst", "rl:default", "oracle"]
+    assert list(rows) == ["static", "ray-default", "hpa", "predictive", "rl:default", "oracle"]
     # the first answer a user gets: autotune's rule keeps the SLO for less than Ray's
-    assert float(rows["burst"]["cost_usd"]) < float(rows["ray-default"]["cost_usd"])
-    assert float(rows["burst"]["slo_attainment"]) >= 0.99
+    assert float(rows["predictive"]["cost_usd"]) < 0.6 * float(rows["ray-default"]["cost_usd"])
+    assert float(rows["predictive"]["slo_attainment"]) >= 0.99
 
 
 @pytest.mark.parametrize("scenario,rate", [("default", 20.0), ("default", 300.0), ("default", 900.0),
