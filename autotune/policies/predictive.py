@@ -103,9 +103,14 @@ class PredictivePolicy:
         return self.rule.fleet(size, why), {"rates": rates, "preds": preds, "ratios": ratios}
 
 
+def windows(scenario: Scenario, pool: str) -> tuple[int, int, int]:
+    """(fit, lead, memory) in control windows; the lead is ``pool``'s node provisioning plus model load."""
+    step = scenario.control_interval_s
+    first = next(p for p in scenario.runtime_pools() if p.name == pool)
+    lead = max(1, math.ceil((first.provision_s + first.load_s) / step))
+    return max(3, round(FIT_S / step)), lead, max(1, round(MEMORY_S / step))
+
+
 def make_predictive(scenario: Scenario, headroom: float = 1.0, name: str = "predictive") -> PredictivePolicy:
     rule = make_headroom(scenario, headroom, name)
-    step = scenario.control_interval_s
-    first = next(p for p in scenario.runtime_pools() if p.name == rule.pool)
-    lead = max(1, math.ceil((first.provision_s + first.load_s) / step))
-    return PredictivePolicy(rule, max(3, round(FIT_S / step)), lead, max(1, round(MEMORY_S / step)), name=name)
+    return PredictivePolicy(rule, *windows(scenario, rule.pool), name=name)
