@@ -7,6 +7,7 @@ actuator) only; Ray Serve itself is exercised in test_real_cluster.py.
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -153,6 +154,17 @@ def test_dry_run_decides_but_changes_nothing() -> None:
     decs = _decisions(log)
     assert cluster.applied == [] and cluster.target == 2
     assert decs[0]["actions"] == ["(dry run) scale l4: 2 -> 3"] and decs[0]["dry_run"]
+
+
+@pytest.mark.parametrize("policy", ["headroom", "burst", "predictive"])
+def test_autotunes_rules_drive_the_loop_with_persistable_state(policy: str) -> None:
+    ctl, cluster, _, log = _controller(policy=policy)
+    cluster.rate = 12.0  # req/s: a few live-demo replicas' worth
+    ctl.run(duration_s=30.0)
+    decs = _decisions(log)
+    assert len(decs) == 6 and all(d["reason"] for d in decs)
+    assert 1 <= cluster.target <= 8 and cluster.applied  # it scaled, within the pool's bounds
+    json.dumps(ctl.policy_state)  # a restarted controller can resume it
 
 
 class Exploding:
