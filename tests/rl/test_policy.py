@@ -269,7 +269,7 @@ def test_predictive_sizing_prior_is_the_predictive_rule(scenario: str) -> None:
     assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
 
 
-@pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x"])
+@pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x", "predictive:0"])
 def test_bad_headroom_is_a_clear_error(spec: str) -> None:
     with pytest.raises(InputError, match="bad headroom"):
         make_policy(spec, load_scenario("default"))
