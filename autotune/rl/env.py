@@ -14,7 +14,8 @@ Reward per step (weights from the scenario's ``reward:`` block)::
         - churn_weight * pools_resized
 
 ``ideal_usd`` is what the window would cost at the episode's mean load on the
-most cost-efficient pool at its best batch size (at least one replica), and
+most cost-efficient pool at its best batch size, spilling to the next pools
+where quotas bind (at least one replica; ``features.ideal_usd_per_hour``), and
 ``expected`` is the mean number of arrivals per window; both make the reward
 independent of the load level. ``excess`` counts requests finished over the
 SLO plus dropped ones, beyond the window's error budget ((1 - target) of its
@@ -119,10 +120,9 @@ class RayServeClusterEnv(gym.Env):
         self._step_s = self.scenario.control_interval_s
         self._t = 0.0
         self._expected = max(arr.mean_rate * self._step_s, 1.0)
-        best = self.ctx.best_efficiency()
         floor = max(min(p for p, c in zip(self.ctx.price, self.ctx.capacity, strict=False) if max(c) > 0),
                     sum(m * p for m, p in zip(self.ctx.min_replicas, self.ctx.price, strict=False)))
-        self._ideal_usd = max(arr.mean_rate * best, floor) * self._step_s / 3600.0
+        self._ideal_usd = max(F.ideal_usd_per_hour(self.ctx, arr.mean_rate), floor) * self._step_s / 3600.0
         self._state = F.initial_state(self.ctx)
         self._state["time_offset_s"] = self.episode.time_offset_s
         self._on_time_total = self._missed_total = 0

@@ -373,6 +373,24 @@ def cost_order(ctx: FeatureContext) -> list[int]:
     return sorted(range(len(ctx.pools)), key=lambda i: ctx.price[i] / max(max(ctx.capacity[i]), 1e-9))
 
 
+def ideal_usd_per_hour(ctx: FeatureContext, rate: float) -> float:
+    """Dollars per hour of just enough SLO capacity for ``rate``: fractional replicas, cheapest first, within quotas.
+
+    The reward's cost unit. Without quotas it is ``rate`` x the best price per req/s; where a pool's quota
+    binds (``mixed-large``: the L4s cannot carry the peak), the rest is priced on the next pool, so paying for
+    the A100 the load needs does not look like waste.
+    """
+    usd, need = 0.0, rate
+    for i in cost_order(ctx):
+        cap = max(ctx.capacity[i])
+        if need <= 0 or cap <= 0:
+            continue
+        n = min(need / cap, float(ctx.max_replicas[i]))
+        usd += n * ctx.price[i]
+        need -= n * cap
+    return usd
+
+
 def best_pool(ctx: FeatureContext) -> int:
     """The pool with the fewest dollars per req/s of SLO capacity."""
     return cost_order(ctx)[0]

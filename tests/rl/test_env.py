@@ -144,3 +144,18 @@ def test_training_loads_come_from_the_scenarios_range() -> None:
     env = RayServeClusterEnv("live-demo")
     env.reset(seed=0)
     assert env.episode is not None and env.episode.arrivals.duration_s == 600.0  # training.episode_s
+
+
+def test_reward_cost_unit_spills_past_quotas_and_is_unchanged_where_none_binds() -> None:
+    """The ideal fleet the cost term divides by: best price per req/s, until a quota binds (mixed-large)."""
+    from autotune.rl import features as F
+
+    ctx = F.make_context(load_scenario("default"))
+    assert F.ideal_usd_per_hour(ctx, 300.0) == pytest.approx(300.0 * ctx.best_efficiency())
+    big = F.make_context(load_scenario("mixed-large"))
+    spot, l4, a100 = (big.pools.index(n) for n in ("l4-spot", "l4", "a100"))
+    caps = [max(c) for c in big.capacity]
+    left = 400.0 - 6 * caps[spot] - 3 * caps[l4]  # both L4 quotas full: the rest on the A100
+    want = 6 * big.price[spot] + 3 * big.price[l4] + left / caps[a100] * big.price[a100]
+    assert F.ideal_usd_per_hour(big, 400.0) == pytest.approx(want)
+    assert want > 1.5 * 400.0 * big.best_efficiency()  # what the A100 costs is no longer counted as waste
