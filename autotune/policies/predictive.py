@@ -55,20 +55,26 @@ def predict(rates: list[float], fit_windows: int, lead_windows: int) -> float:
     return level + min(max(0.0, slope * lead_windows), level / 2)
 
 
-def record(rates: list[float], preds: list[float], ratios: list[float], lead_windows: int,
+def record(rates: list[float], ratios: list[float], fit_windows: int, lead_windows: int,
            memory_windows: int) -> list[float]:
     """``ratios`` with the prediction made one lead ago scored against the busiest window since.
 
-    ``preds`` and ``rates`` end at the current window, so the prediction made
-    ``lead_windows`` ago is ``preds[-lead_windows - 1]`` and the load it had to
-    cover is the max of the last ``lead_windows`` rates.
+    ``rates`` ends at the current window; the prediction made ``lead_windows``
+    ago is derived again from the rates seen then (``rates[:-lead_windows]``),
+    so the state needs no list of past predictions, only ``fit + lead + 1``
+    rates (:func:`history`).
     """
-    if len(preds) <= lead_windows or len(rates) < lead_windows:
+    if len(rates) <= lead_windows:
         return list(ratios)
-    pred, came = preds[-lead_windows - 1], max(rates[-lead_windows:])
+    pred, came = predict(rates[:-lead_windows], fit_windows, lead_windows), max(rates[-lead_windows:])
     if pred <= 0:
         return list(ratios)
     return (list(ratios) + [min(came / pred, MAX_RATIO)])[-memory_windows:]
+
+
+def history(fit_windows: int, lead_windows: int) -> int:
+    """Rates to keep: a fit's worth as of one lead ago, plus the lead, plus the current window."""
+    return fit_windows + lead_windows + 1
 
 
 def margin(ratios: list[float], quantile: float = QUANTILE) -> float:
@@ -88,19 +94,17 @@ class PredictivePolicy:
     name: str = "predictive"
 
     def initial_state(self) -> PolicyState:
-        return {"rates": [], "preds": [], "ratios": []}
+        return {"rates": [], "ratios": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
-        keep = max(self.fit_windows, self.lead_windows) + 1
-        rates = (list(state["rates"]) + [obs.arrival_rate])[-keep:]
-        ratios = record(rates, state["preds"], state["ratios"], self.lead_windows, self.memory_windows)
+        rates = (list(state["rates"]) + [obs.arrival_rate])[-history(self.fit_windows, self.lead_windows):]
+        ratios = record(rates, state["ratios"], self.fit_windows, self.lead_windows, self.memory_windows)
         pred = predict(rates, self.fit_windows, self.lead_windows)
-        preds = (list(state["preds"]) + [pred])[-(self.lead_windows + 1):]
         m = margin(ratios, self.quantile)
         size = self.rule.headroom * m * pred
         why = (f"{self.rule.headroom:g}x {m:.2f} (p{100 * self.quantile:g} of {len(ratios)} actual/predicted) "
                f"x {pred:.0f} req/s predicted over {self.lead_windows} windows = {size:.0f} req/s")
-        return self.rule.fleet(size, why), {"rates": rates, "preds": preds, "ratios": ratios}
+        return self.rule.fleet(size, why), {"rates": rates, "ratios": ratios}
 
 
 def windows(scenario: Scenario, pool: str) -> tuple[int, int, int]:

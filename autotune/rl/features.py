@@ -56,6 +56,7 @@ from autotune.capacity import capacity_table, fleet_capacity, replicas_for
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
+from autotune.policies.predictive import history as predictive_history
 from autotune.policies.predictive import margin, predict, record
 from autotune.policies.predictive import windows as predictive_windows
 from autotune.policies.types import Decision, Observation, PolicyState
@@ -135,7 +136,7 @@ class FeatureContext:
         if self.sizing == "burst":
             return max(N_HISTORY, self.base_windows + 1)
         if self.sizing == "predictive":
-            return max(N_HISTORY, self.fit_windows, self.lead_windows) + 1
+            return max(N_HISTORY, predictive_history(self.fit_windows, self.lead_windows))
         return N_HISTORY
 
     @property
@@ -239,7 +240,7 @@ def initial_state(ctx: FeatureContext) -> PolicyState:
     if ctx.sizing == "burst":
         state["ratios"] = []
     if ctx.sizing == "predictive":
-        state["ratios"], state["preds"] = [], []
+        state["ratios"] = []
     return state
 
 
@@ -251,10 +252,8 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
     if ctx.sizing == "burst":
         out["ratios"] = remember(rates, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
-    if ctx.sizing == "predictive":  # the same steps, in the same order, as PredictivePolicy.decide
-        preds = list(state.get("preds", []))
-        out["ratios"] = record(rates, preds, state.get("ratios", []), ctx.lead_windows, ctx.memory_windows)
-        out["preds"] = (preds + [predict(rates, ctx.fit_windows, ctx.lead_windows)])[-(ctx.lead_windows + 1):]
+    if ctx.sizing == "predictive":  # as PredictivePolicy.decide
+        out["ratios"] = record(rates, state.get("ratios", []), ctx.fit_windows, ctx.lead_windows, ctx.memory_windows)
     return out
 
 
@@ -268,8 +267,7 @@ def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
     if ctx.sizing == "burst":
         return burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)[0]
     if ctx.sizing == "predictive":
-        preds = state.get("preds") or [forecast_rate(state)]
-        return margin(state.get("ratios", [])) * preds[-1]
+        return margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
     return forecast_rate(state)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from autotune.capacity import fleet_capacity, replicas_for, slo_capacity
-from autotune.policies.predictive import MEMORY_S, make_predictive, margin, predict, record
+from autotune.policies.predictive import MEMORY_S, history, make_predictive, margin, predict, record
 from autotune.policies.registry import make_policy
 from autotune.policies.types import Observation, PoolObs
 from autotune.scenario import load_scenario
@@ -54,11 +54,12 @@ def test_predict_follows_a_trend_and_ignores_a_short_burst() -> None:
 
 
 def test_record_scores_the_prediction_made_one_lead_ago_against_the_busiest_window_since() -> None:
-    lead = 3
-    rates = [100.0, 100.0, 100.0, 250.0, 100.0]
-    preds = [90.0, 100.0, 100.0, 100.0, 100.0]
-    assert record(rates, preds, [], lead, 10) == [250.0 / 100.0]  # preds[-4] vs max(rates[-3:])
-    assert record(rates[:2], preds[:2], [1.0], lead, 10) == [1.0]  # not a lead of history yet
+    fit, lead = 4, 3
+    rates = [100.0, 100.0, 100.0, 100.0, 250.0, 100.0, 100.0]
+    # one lead ago the rates were [100] x 4: predicted 100; the busiest of the 3 windows since is 250
+    assert record(rates, [], fit, lead, 10) == [250.0 / 100.0]
+    assert record(rates[:lead], [1.0], fit, lead, 10) == [1.0]  # not a lead of history yet
+    assert history(fit, lead) == 8  # a fit as of one lead ago, the lead, the current window
     assert margin([]) > 1.0 and margin([0.5, 0.6]) == 1.0  # default headroom at first; never below 1
     assert margin(list(np.linspace(1.0, 2.0, 101)), 0.95) == pytest.approx(1.95)
 
