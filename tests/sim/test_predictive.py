@@ -50,7 +50,8 @@ def test_predict_follows_a_trend_and_ignores_a_short_burst() -> None:
     assert predict(ramp, 30, 15) == pytest.approx(158.0 + 30.0)  # the level now plus 15 windows of rise
     calm = [100.0] * 24 + [300.0] * 6  # a 1-minute 3x burst at the end of 5 minutes
     assert predict(calm, 30, 15) < 150.0  # the base load, not the burst
-    assert predict([100.0] * 24 + [300.0] * 6, 30, 15) <= 1.5 * 300.0  # the rise is capped at half the level
+    steep = [10.0 * k for k in range(30)]  # level 290, slope 10: 15 windows would add 150
+    assert predict(steep, 30, 15) == pytest.approx(1.5 * 290.0)  # the rise is capped at half the level
 
 
 def test_record_scores_the_prediction_made_one_lead_ago_against_the_busiest_window_since() -> None:
