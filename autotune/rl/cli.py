@@ -25,7 +25,7 @@ def _positive_int(name: str, value: int) -> int:
 def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     """``--set key=value`` pairs: hyperparameters and reward weights, values as JSON where they parse."""
     from autotune.rl import features as F
-    from autotune.rl.train import DEFAULT_HYPER
+    from autotune.rl.train import DEFAULT_HYPER, SELECTIONS
     from autotune.scenario import RewardSpec
 
     known = [*DEFAULT_HYPER, *RewardSpec.model_fields]
@@ -53,6 +53,10 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     if kind not in F.ACTION_KINDS:
         raise InputError("command line", "--set",
                          f"action_kind must be one of {', '.join(F.ACTION_KINDS)} (got {kind!r})")
+    selection = hyper.get("selection", DEFAULT_HYPER["selection"])
+    if selection not in SELECTIONS:
+        raise InputError("command line", "--set",
+                         f"selection must be one of {', '.join(SELECTIONS)} (got {selection!r})")
     return hyper, reward
 
 

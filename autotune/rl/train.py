@@ -10,6 +10,7 @@ the baselines on validation episodes, and the zip's sha256.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import tempfile
 import time
@@ -41,7 +42,16 @@ DEFAULT_HYPER: dict[str, Any] = {
     "prior_logit": 2.5,  # initial bias toward a sensible fleet (features.prior_logits); 0 disables
     "action_kind": F.ACTION_KIND,  # one of F.ACTION_KINDS (features module docstring)
     "sizing": F.SIZING,  # one of F.SIZINGS: the load headroom multiplies (features module docstring)
+    "selection": "guarded",  # one of SELECTIONS: which validated checkpoint ships
 }
+# How the shipped checkpoint is chosen. "score": the lowest validation score.
+# "guarded": the lowest score among checkpoints whose SLO after the warm-up on
+# *every* validation episode is at least the untrained prior's (capped at the
+# target, less GUARD_TOLERANCE); the score alone, being an average, let PPO
+# trade one episode's misses for another's savings (mixed-large: it dropped the
+# A100 that the daily peak needs and won on the other three episodes).
+SELECTIONS = ("guarded", "score")
+GUARD_TOLERANCE = 0.001
 
 Report = Callable[[dict[str, float]], None]
 
@@ -53,6 +63,7 @@ class TrainResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     best: dict[str, float] | None = None
     wall_s: float = 0.0
+    guard: dict[str, Any] | None = None  # the per-episode SLO floors and whether a checkpoint kept them
 
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
@@ -79,7 +90,7 @@ def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
 
 
 def _validate(scenario: Scenario, model: Any, ctx: F.FeatureContext, episodes: list[EvalEpisode],
-              refs: list[dict[str, Any]]) -> dict[str, float]:
+              refs: list[dict[str, Any]]) -> dict[str, Any]:
     """Validation totals, and a score averaged per episode so one costly episode does not dominate."""
     pol = RLPolicy(model, ctx, name="rl")
     rows = [run_policy(scenario, pol, ep) for ep in episodes]
@@ -89,9 +100,53 @@ def _validate(scenario: Scenario, model: Any, ctx: F.FeatureContext, episodes: l
     per_ep = [score(float(r["cost_usd"]), float(r["slo_after_warmup"]), float(b["cost_usd"]), scenario.slo.target)
               for r, b in zip(rows, refs, strict=False)]
     return {"cost_usd": agg["cost_usd"], "slo_attainment": agg["slo_attainment"],
+            "episode_slo_after_warmup": [float(r["slo_after_warmup"]) for r in rows],
             "min_episode_slo": agg["min_episode_slo"],
             "min_episode_slo_after_warmup": agg["min_episode_slo_after_warmup"],
             "cost_vs_ray_default": agg["cost_usd"] / ref["cost_usd"], "score": float(sum(per_ep) / len(per_ep))}
+
+
+def guard_floors(prior_slo: list[float], target: float, tol: float = GUARD_TOLERANCE) -> list[float]:
+    """Per-episode SLO a checkpoint must keep: the prior's, at most the target, less ``tol``."""
+    return [min(s, target) - tol if not math.isnan(s) else 0.0 for s in prior_slo]
+
+
+def keeps_floors(slo: list[float], floors: list[float]) -> bool:
+    return all(math.isnan(s) or s >= f for s, f in zip(slo, floors, strict=True))
+
+
+@dataclass
+class Selection:
+    """Which validated checkpoint ships (see SELECTIONS): fed every validation point in order."""
+
+    guarded: bool
+    target: float
+    guard: dict[str, Any] | None = None
+    best_any: dict[str, Any] | None = None  # lowest score among learned checkpoints
+    best_kept: dict[str, Any] | None = None  # lowest score among those that keep the prior's floors
+
+    def offer(self, point: dict[str, Any], learned: bool) -> tuple[bool, bool]:
+        """Record ``point``; return whether it is the new best by score, and the new best that keeps the floors."""
+        slo = list(point["episode_slo_after_warmup"])
+        if self.guarded and not learned and self.guard is None:
+            self.guard = {"tolerance": GUARD_TOLERANCE, "prior_slo_after_warmup": slo,
+                          "floors": guard_floors(slo, self.target), "kept": False}
+        kept = self.guard is not None and keeps_floors(slo, self.guard["floors"])
+        if self.guard is not None:
+            point["keeps_prior_slo"] = float(kept)
+        new_any = learned and (self.best_any is None or point["score"] < self.best_any["score"])
+        if new_any:
+            self.best_any = point
+        new_kept = learned and kept and (self.best_kept is None or point["score"] < self.best_kept["score"])
+        if new_kept:
+            assert self.guard is not None
+            self.guard["kept"] = True
+            self.best_kept = point
+        return new_any, new_kept
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.best_kept or self.best_any
 
 
 def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
@@ -129,7 +184,12 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
         f"ray-default ${ref['cost_usd']:.2f} at {ref['slo_attainment']:.2%} SLO")
     result = TrainResult(model, ctx)
     t0 = time.monotonic()
-    best_path = Path(tempfile.mkdtemp(prefix="autotune-train-")) / "best.zip"
+    tmp = Path(tempfile.mkdtemp(prefix="autotune-train-"))
+    best_path, best_any_path = tmp / "best.zip", tmp / "best-score.zip"
+    if h["selection"] not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)} (got {h['selection']!r})")
+    # Without a prior the step-0 network is random: its SLO is no floor.
+    selection = Selection(h["selection"] == "guarded" and bool(float(h["prior_logit"])), sc.slo.target)
 
     class Periodic(BaseCallback):
         """Validate every ``eval_every`` steps, log the learning curve, keep the best model."""
@@ -171,10 +231,16 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
             # checkpoint is eligible for shipping only after at least one PPO update.
             learned = self.num_timesteps >= n_steps * int(h["n_envs"])
             point["learned"] = float(learned)
-            if learned and (result.best is None or v["score"] < result.best["score"]):
-                result.best = point
+            new_any, new_kept = selection.offer(point, learned)
+            if new_any:
+                self.model.save(best_any_path)
+            if new_kept:
                 self.model.save(best_path)
+            result.guard, result.best = selection.guard, selection.best
+            if learned and result.best is point:
                 line += "  (best)"
+            elif new_any:
+                line += "  (best score, but below the prior's SLO on an episode)"
             (self.bar.console.log if self.bar is not None else log)(line)
             if report is not None:
                 report(point)
@@ -186,8 +252,13 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
 
     model.learn(total_timesteps=timesteps, callback=Periodic())
     result.wall_s = time.monotonic() - t0
-    if best_path.exists():
+    if result.guard is not None and best_path.exists():
         result.model = MaskablePPO.load(best_path, device="cpu")
+    elif best_any_path.exists():
+        if result.guard is not None:
+            log("warning: no checkpoint kept the prior's SLO on every validation episode; "
+                "shipping the best by score (model card: selection.kept = false)")
+        result.model = MaskablePPO.load(best_any_path, device="cpu")
     return result
 
 
@@ -220,6 +291,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
                      "traces": list(W.HELD_OUT_TRACES)},
         "validation_episodes": [e.label for e in episodes],
         "best_checkpoint": result.best,
+        "selection": {"rule": hyper.get("selection", DEFAULT_HYPER["selection"]), **(result.guard or {})},
         "learning_curve": result.curve,
         "evaluation": table,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,

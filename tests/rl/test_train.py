@@ -13,7 +13,7 @@ import pytest
 from autotune.rl import features as F
 from autotune.rl.env import RayServeClusterEnv
 from autotune.rl.policy import RLPolicy, load_policy
-from autotune.rl.train import train
+from autotune.rl.train import GUARD_TOLERANCE, Selection, train
 from autotune.scenario import load_scenario
 from tests.rl.helpers import short_arrivals
 
@@ -74,6 +74,7 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--set", "learning_rat=1"], "--set: expected KEY=VALUE"),
                                          (["--set", "action_kind=sideways"], "--set: action_kind must be"),
                                          (["--set", "sizing=psychic"], "--set: sizing must be one of"),
+                                         (["--set", "selection=lucky"], "--set: selection must be one of"),
                                          (["--set", "slo_weight=-1"], "--set: slo_weight must be a number")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     res = run_cli("train", *args)
@@ -95,5 +96,39 @@ def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     assert card["hyperparameters"]["n_steps"] == 128 and card["action"]["kind"] == "absolute"
     assert card["reward_weights"]["slo_weight"] == 2.5
     assert "--set action_kind=absolute" in card["command"]
+    sel = card["selection"]  # guarded by default: floors from the step-0 prior, and whether a checkpoint kept them
+    assert sel["rule"] == "guarded" and len(sel["floors"]) == len(sel["prior_slo_after_warmup"]) == 1
+    assert isinstance(sel["kept"], bool)
     pol = load_policy(out, load_scenario("default"))  # sha256 verifies
     assert pol.ctx.action_kind == "absolute" and pol.model.action_space.nvec[0] == len(F.MULTIPLIERS)
+
+
+def _point(score: float, slo: list[float]) -> dict[str, object]:
+    return {"score": score, "episode_slo_after_warmup": slo}
+
+
+def test_guarded_selection_never_ships_a_checkpoint_below_the_prior_on_any_episode() -> None:
+    sel = Selection(guarded=True, target=0.99)
+    sel.offer(_point(5.0, [0.995, 0.95]), learned=False)  # the prior: floors 0.99 - tol, 0.95 - tol
+    assert sel.guard is not None and sel.guard["floors"] == pytest.approx([0.99 - GUARD_TOLERANCE,
+                                                                          0.95 - GUARD_TOLERANCE])
+    cheap = _point(1.0, [1.0, 0.90])  # best score: saves a lot on episode 1 by missing more on episode 2
+    assert sel.offer(cheap, learned=True) == (True, False)
+    assert sel.best is cheap and not sel.guard["kept"]  # nothing kept the floors yet: fall back to the score
+    safe = _point(3.0, [0.9905, 0.951])
+    assert sel.offer(safe, learned=True) == (False, True)
+    assert sel.best is safe and sel.guard["kept"]
+    assert sel.offer(_point(0.5, [0.97, 0.99]), learned=True) == (True, False)  # below the target floor
+    assert sel.best is safe
+    better = _point(2.0, [0.99, 0.96])
+    assert sel.offer(better, learned=True) == (False, True) and sel.best is better
+
+
+def test_score_selection_ships_the_lowest_score() -> None:
+    sel = Selection(guarded=False, target=0.99)
+    sel.offer(_point(5.0, [1.0]), learned=False)
+    assert sel.guard is None and sel.best is None  # the step-0 prior is never eligible
+    low = _point(1.0, [0.5])
+    sel.offer(_point(2.0, [1.0]), learned=True)
+    sel.offer(low, learned=True)
+    assert sel.best is low
