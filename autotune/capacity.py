@@ -15,6 +15,7 @@ oracle and the RL level actions size fleets with it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 import numpy as np
@@ -68,21 +69,85 @@ def slo_capacity(scenario: Scenario, pool: PoolRuntime, batch: int) -> float:
     return _capacity(scenario.model_dump_json(), pool.index, batch)
 
 
-def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int) -> tuple[float, ...]:
-    """Req/s that n replicas of ``pool`` at ``batch`` sustain within the SLO, for n = 0..max_replicas.
+def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int | None = None) -> tuple[float, ...]:
+    """Req/s that n replicas of ``pool`` at ``batch`` sustain within the SLO, for n = 0..``up_to``.
 
-    Per-replica capacity is measured at ``PROBE_GROUPS``, interpolated linearly
-    in log2(n) between them and held at the largest probe beyond it (which
-    understates bigger fleets slightly: on ``default`` 8 L4s carry 181.7 req/s
-    each, 16 carry 183.2).
+    ``up_to`` defaults to the pool's quota; pooled sizing (:func:`pooled_capacity`)
+    asks for more, since a replica of a small pool serves in a fleet as large as
+    all the pools together. Per-replica capacity is measured at ``PROBE_GROUPS``,
+    interpolated linearly in log2(n) between them and held at the largest probe
+    beyond it (which understates bigger fleets slightly: on ``default`` 8 L4s
+    carry 181.7 req/s each, 16 carry 183.2).
     """
     js = scenario.model_dump_json()
-    # Up to the first probe at or past the quota, so a pool's curve does not depend on its quota.
-    probes = [g for g in PROBE_GROUPS if g < pool.spec.max_replicas] or [1]
+    up_to = pool.spec.max_replicas if up_to is None else up_to
+    # Up to the first probe at or past ``up_to``, so a curve's values do not depend on how far it runs.
+    probes = [g for g in PROBE_GROUPS if g < up_to] or [1]
     probes += [g for g in PROBE_GROUPS if g > probes[-1]][:1]
     per = [_capacity(js, pool.index, batch, g) for g in probes]
     x = np.log2(np.asarray(probes, dtype=float))
-    return (0.0,) + tuple(n * float(np.interp(np.log2(n), x, per)) for n in range(1, pool.spec.max_replicas + 1))
+    return (0.0,) + tuple(n * float(np.interp(np.log2(n), x, per)) for n in range(1, up_to + 1))
+
+
+def fleet_size_limit(scenario: Scenario, pool: PoolRuntime) -> int:
+    """The most replicas ``pool``'s GPU type can run across the scenario's pools: how far its curve must reach."""
+    return sum(p.max_replicas for p in scenario.pools if p.instance == pool.spec.instance)
+
+
+def gpu_groups(scenario: Scenario) -> dict[str, str]:
+    """Pool name -> its GPU type: pools on the same GPU (spot and on-demand L4s) pool as one fleet."""
+    return {p.name: p.instance for p in scenario.pools}
+
+
+def pooled_capacity(fleet: Mapping[str, int], totals: Mapping[str, Sequence[float]],
+                    groups: Mapping[str, str] | None = None) -> float:
+    """Req/s a fleet spread over several pools carries within the SLO.
+
+    One router balances over every replica, so pools on the same GPU (``groups``,
+    e.g. spot and on-demand L4s) pool like one fleet of their combined size: each
+    replica counts at its pool's per-replica capacity for a fleet of the group's
+    size (beyond its curve, at the curve's end). Different GPUs are summed, each
+    group taken alone: the router balances ongoing requests, not latency, so how
+    a fast and a slow GPU share load depends on their queue limits, and no one
+    rule fits (``bench/pooled_capacity.py``: on ``mixed-large`` an A100 with L4s
+    carries more than the sum, on ``mixed`` much less; the rules never mix GPUs
+    there below the L4 quotas). Without ``groups`` every pool is its own group,
+    which is the sum of each pool alone. Pools that carry nothing within the
+    SLO are left out (they are never in a fleet this sizes).
+    """
+    serving = {name: n for name, n in fleet.items() if n and name in totals and totals[name][-1] > 0}
+    size: dict[str, int] = {}
+    for name, n in serving.items():
+        g = groups[name] if groups else name
+        size[g] = size.get(g, 0) + n
+    have = 0.0
+    for name, n in serving.items():
+        curve = totals[name]
+        k = min(size[groups[name] if groups else name], len(curve) - 1)
+        have += n * curve[k] / k
+    return have
+
+
+def fill_fleet(needs: Sequence[float], order: Sequence[str], totals: Mapping[str, Sequence[float]],
+               min_replicas: Mapping[str, int], max_replicas: Mapping[str, int],
+               groups: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Cheapest pool first, each pool the fewest replicas at which the fleet carries that pool's need.
+
+    ``needs[k]`` is the req/s the fleet must carry once ``order[k]`` is sized,
+    with the pools before it as sized and the pools after it at their minimum
+    (what those carry anyway is not bought twice); a pool at its quota leaves
+    the rest to the next. The ``headroom`` family passes one need for all;
+    the RL ``fill`` action, one per pool's headroom level.
+    """
+    fleet = {name: min_replicas[name] for name in order}
+    for name, need in zip(order, needs, strict=True):
+        if totals[name][-1] <= 0:  # serves nothing within the SLO: stays at its minimum
+            continue
+        for n in range(min_replicas[name], max_replicas[name] + 1):
+            fleet[name] = n
+            if pooled_capacity(fleet, totals, groups) >= need - 1e-6:
+                break
+    return fleet
 
 
 def replicas_for(need: float, totals: tuple[float, ...]) -> int:
@@ -91,6 +156,39 @@ def replicas_for(need: float, totals: tuple[float, ...]) -> int:
         if have >= need - 1e-6:
             return n
     return len(totals) - 1
+
+
+def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], hi: float,
+                      seed: int = 7) -> float:
+    """Highest Poisson rate a fixed fleet spread over pools keeps the SLO at, by bisection below ``hi``.
+
+    What :func:`pooled_capacity` models, measured the way ``slo_capacity`` is (for checks and
+    ``bench/pooled_capacity.py``; sizing never calls it).
+    """
+    pools = scenario.runtime_pools()
+    specs = [p.spec.model_copy(update={"min_replicas": fleet[p.name], "max_replicas": max(fleet[p.name], 1),
+                                       "initial_replicas": fleet[p.name], "preemption_rate_per_hour": 0.0,
+                                       "spot": False, "batch_size": batch[p.name]}) for p in pools]
+    sc = scenario.model_copy(update={"pools": specs, "control_interval_s": PROBE_S, "drain_s": 5.0,
+                                     "max_queued_requests": -1})
+    policy = StaticPolicy(dict(fleet), dict(batch))
+
+    def attained(rate: float) -> float:
+        rng = np.random.default_rng([seed, 0xF1E])
+        n = rng.poisson(rate * PROBE_S)
+        t = np.sort(rng.random(n) * PROBE_S)
+        tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
+        res = simulate(sc, Arrivals(t, tok, PROBE_S, "probe"), policy, seed, SimConfig(instant_start=True))
+        return float(res.summary()["slo_attainment"])
+
+    lo = 0.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if attained(mid) >= scenario.slo.target:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def capacity_table(scenario: Scenario) -> dict[str, dict[int, float]]:

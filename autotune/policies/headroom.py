@@ -6,7 +6,8 @@ and prices. Every window: forecast = max(last window's rate, mean of the last
 three) (up within one window, down only once the lower rate has lasted); the
 pool with the fewest dollars per req/s of SLO capacity runs the fewest replicas
 whose SLO capacity covers M x forecast; what its ``max_replicas`` (a GPU quota) cannot hold spills to the next
-cheapest pool, and so on; the other pools sit at their minimum; every pool runs
+cheapest pool, and so on, counting pools on the same GPU (spot and on-demand L4s) as one
+pooled fleet (:func:`autotune.capacity.pooled_capacity`); the other pools sit at their minimum; every pool runs
 the batch size that gives it the most SLO capacity.
 
 Until the cheapest pool hits its quota this is exactly what an untrained RL
@@ -19,7 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autotune.capacity import capacity_table, fleet_capacity, replicas_for
+from autotune.capacity import (
+    capacity_table,
+    fill_fleet,
+    fleet_capacity,
+    fleet_size_limit,
+    gpu_groups,
+    pooled_capacity,
+)
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
@@ -44,9 +52,11 @@ def forecast(rates: list[float]) -> float:
 class HeadroomPolicy:
     order: tuple[str, ...]  # pools by dollars per req/s of SLO capacity, cheapest first (usable ones only)
     batch: dict[str, int]  # per pool, the batch size with the most SLO capacity
-    totals: dict[str, tuple[float, ...]]  # req/s n replicas carry within the SLO at that batch size, by n
+    # req/s n replicas carry within the SLO at that batch size, by n up to the quotas of all pools on its GPU
+    totals: dict[str, tuple[float, ...]]
     min_replicas: dict[str, int]
     max_replicas: dict[str, int]
+    groups: dict[str, str]  # pool -> GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
     headroom: float = DEFAULT_HEADROOM
     name: str = "headroom"
 
@@ -65,17 +75,14 @@ class HeadroomPolicy:
     def fleet(self, need: float, why: str) -> Decision:
         """Replicas holding ``need`` req/s of SLO capacity: cheapest pool first, spilling past quotas."""
         replicas = dict(self.min_replicas)
+        replicas.update(fill_fleet([need] * len(self.order), self.order, self.totals, self.min_replicas,
+                                   self.max_replicas, self.groups))
         parts = [why]
-        # What later pools' minimums carry anyway (mixed: one on-demand L4 always runs) is not bought twice.
-        floors = [self.totals[name][self.min_replicas[name]] for name in self.order]
-        for k, name in enumerate(self.order):
-            totals = self.totals[name]
-            n = replicas_for(need - sum(floors[k + 1:]), totals)
-            n = min(max(n, self.min_replicas[name]), self.max_replicas[name])
-            replicas[name] = n
-            if need > 0 or name == self.pool:
-                parts.append(f"{name}: {need:.0f} req/s -> {n} (carry {totals[n]:.0f} at batch {self.batch[name]})")
-            need = max(0.0, need - totals[n])
+        for name in self.order:
+            if replicas[name] > self.min_replicas[name] or name == self.pool:
+                parts.append(f"{name}: {replicas[name]} at batch {self.batch[name]}")
+        have = pooled_capacity(replicas, self.totals, self.groups)
+        parts.append(f"carry {have:.0f} req/s" + ("" if have >= need - 1e-6 else f" < {need:.0f}: quotas bind"))
         return Decision(replicas, "; ".join(parts), dict(self.batch))
 
 
@@ -86,6 +93,7 @@ def make_headroom(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: 
     usable = [p for p in pools if caps[p.name][batch[p.name]] > 0]
     order = sorted(usable, key=lambda p: p.price_per_hour / caps[p.name][batch[p.name]])
     return HeadroomPolicy(tuple(p.name for p in order), batch,
-                          {p.name: fleet_capacity(scenario, p, batch[p.name]) for p in usable},
+                          {p.name: fleet_capacity(scenario, p, batch[p.name], fleet_size_limit(scenario, p))
+                           for p in usable},
                           {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
-                          headroom, name)
+                          gpu_groups(scenario), headroom, name)

@@ -11,13 +11,12 @@ and of start-up delays.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import fleet_capacity, replicas_for, slo_capacity
+from autotune.capacity import fleet_capacity, fleet_size_limit, gpu_groups, pooled_capacity, slo_capacity
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
@@ -32,37 +31,44 @@ def _best_batch(scenario: Scenario, p: PoolRuntime) -> tuple[int, float]:
     return b, caps[b]
 
 
-def cheapest_fleet(rate: float, pools: list[PoolRuntime], caps: list[float],
-                   totals: list[tuple[float, ...]]) -> tuple[int, ...]:
-    """Fewest dollars per hour with sum of SLO capacities >= rate, min/max replicas respected.
+def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
+               groups: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every fleet worth buying, cheapest first: (fleets [k, pool], pooled SLO capacity [k]), capacity rising.
 
-    ``caps`` (per replica) only ranks pools; ``totals[i][n]`` is what n replicas of pool i carry.
+    A fleet is listed only if it carries more than every cheaper one, so the cheapest fleet for a
+    rate is the first that covers it. Capacity is pooled across pools on the same GPU
+    (:func:`pooled_capacity`, vectorized); ``caps`` (per replica) only marks the pools that can
+    serve within the SLO at all.
     """
-    usable = [i for i, c in enumerate(caps) if c > 0]
-    mins = [p.spec.min_replicas for p in pools]
-    if not usable:
+    lo = [p.spec.min_replicas for p in pools]
+    hi = [p.spec.max_replicas for p in pools]
+    usable = [c > 0 for c in caps]
+    if math.prod(h - m + 1 for m, h in zip(lo, hi)) > MAX_COMBOS:  # all pools but the most cost-efficient at min
+        last = min((i for i in range(len(pools)) if usable[i]), key=lambda i: pools[i].price_per_hour / caps[i])
+        hi = [h if i == last else m for i, (m, h) in enumerate(zip(lo, hi))]
+    grid = np.stack(np.meshgrid(*[np.arange(m, h + 1) for m, h in zip(lo, hi)], indexing="ij"), -1)
+    fleets = grid.reshape(-1, len(pools))
+    have = np.zeros(len(fleets))
+    for i, t in enumerate(totals):
+        if usable[i]:
+            same = [j for j, q in enumerate(pools) if usable[j] and groups[q.name] == groups[pools[i].name]]
+            size = fleets[:, same].sum(axis=1)
+            curve = np.asarray(t, dtype=float)
+            k = np.minimum(size, len(curve) - 1)
+            have += fleets[:, i] * np.divide(curve[k], k, out=np.zeros(len(k)), where=k > 0)
+    cost = fleets @ np.asarray([p.price_per_hour for p in pools])
+    order = np.lexsort((-have, fleets.sum(axis=1), cost))  # cheapest, then fewest replicas, then most capacity
+    keep = have[order] > np.maximum.accumulate(np.concatenate([[-1.0], have[order][:-1]]))
+    return fleets[order][keep], have[order][keep]
+
+
+def cheapest_fleet(rate: float, menu: tuple[np.ndarray, np.ndarray], pools: list[PoolRuntime]) -> tuple[int, ...]:
+    """The cheapest fleet of ``menu`` whose capacity covers ``rate``; every pool at its quota if none does."""
+    fleets, have = menu
+    k = int(np.searchsorted(have, rate - 1e-6))
+    if k == len(have):
         return tuple(p.spec.max_replicas for p in pools)
-    # Enumerate all pools but the most cost-efficient one, which takes the remainder.
-    last = min(usable, key=lambda i: pools[i].price_per_hour / caps[i])
-    others = [i for i in range(len(pools)) if i != last]
-    ranges = [range(mins[i], pools[i].spec.max_replicas + 1) for i in others]
-    if math.prod(len(r) for r in ranges) > MAX_COMBOS:
-        ranges = [range(mins[i], mins[i] + 1) for i in others]
-    best: tuple[float, tuple[int, ...]] | None = None
-    for combo in itertools.product(*ranges):
-        have = sum(totals[i][n] for n, i in zip(combo, others))
-        need = max(0.0, rate - have)
-        n_last = max(mins[last], replicas_for(need, totals[last]))
-        if totals[last][n_last] < need - 1e-6:
-            continue
-        fleet = [0] * len(pools)
-        for n, i in zip(combo, others):
-            fleet[i] = n
-        fleet[last] = n_last
-        cost = sum(n * p.price_per_hour for n, p in zip(fleet, pools))
-        if best is None or cost < best[0] - 1e-12:
-            best = (cost, tuple(fleet))
-    return best[1] if best else tuple(p.spec.max_replicas for p in pools)
+    return tuple(int(n) for n in fleets[k])
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,10 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
     pools = scenario.runtime_pools()
     chosen = [_best_batch(scenario, p) for p in pools]
     caps = [c for _, c in chosen]
-    totals = [fleet_capacity(scenario, p, b) if c > 0 else (0.0,) * (p.spec.max_replicas + 1)
+    totals = [fleet_capacity(scenario, p, b, fleet_size_limit(scenario, p)) if c > 0 else (0.0,)
               for p, (b, c) in zip(pools, chosen)]
+    groups = gpu_groups(scenario)
+    menu = fleet_menu(pools, caps, totals, groups)
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1
     # Size each window for its busiest PEAK_BIN_S slice, not its mean: a burst that
@@ -103,9 +111,10 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
         rate = float(peak[k])
         key = int(math.ceil(rate))
         if key not in cache:
-            cache[key] = cheapest_fleet(key, pools, caps, totals)
+            cache[key] = cheapest_fleet(key, menu, pools)
         fleet = cache[key]
-        cap = sum(t[n] for n, t in zip(fleet, totals))
+        cap = pooled_capacity({p.name: n for p, n in zip(pools, fleet)},
+                              {p.name: t for p, t, c in zip(pools, totals, caps) if c > 0}, groups)
         plan.append(Decision(
             {p.name: n for p, n in zip(pools, fleet)},
             f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",

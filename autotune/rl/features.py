@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import capacity_table, fleet_capacity, replicas_for
+from autotune.capacity import capacity_table, fill_fleet, fleet_capacity, fleet_size_limit, gpu_groups, replicas_for
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.headroom import forecast
@@ -117,6 +117,7 @@ class FeatureContext:
     lead_windows: int = 15
     # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
     totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
+    gpu: tuple[str, ...] = ()  # per pool, its GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
 
     @property
     def max_batches(self) -> int:
@@ -194,7 +195,8 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
     usable = [i for i, c in enumerate(capacity) if max(c) > 0]
     best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
     base_windows, memory_windows = burst_windows(scenario.control_interval_s)
-    totals = tuple(tuple(fleet_capacity(scenario, p, b) if c > 0 else (0.0,) * (p.spec.max_replicas + 1)
+    totals = tuple(tuple(fleet_capacity(scenario, p, b, fleet_size_limit(scenario, p)) if c > 0
+                         else (0.0,) * (fleet_size_limit(scenario, p) + 1)
                          for b, c in zip(p.spec.batch_sizes, caps_i)) for p, caps_i in zip(rt, capacity)
                    ) if action_kind in LEVEL_KINDS else ()
     fit_windows, lead_windows, _ = predictive_windows(scenario, rt[best].name)
@@ -219,6 +221,7 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         fit_windows=fit_windows,
         lead_windows=lead_windows,
         totals=totals,
+        gpu=tuple(gpu_groups(scenario)[p.name] for p in rt),
     )
 
 
@@ -443,22 +446,24 @@ def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
     replicas: dict[str, int] = {}
     batch: dict[str, int] = {}
     why: dict[int, str] = {}
-    covered = 0.0  # ``fill``: SLO capacity the cheaper pools already hold
     order = cost_order(ctx) if fill else list(range(len(ctx.pools)))
-    # ``fill``: what later pools' minimums carry anyway, as ``headroom`` counts it.
-    floors = [ctx.carry(i, _batch_of(ctx, i, int(action[2 * i + 1])))[ctx.min_replicas[i]] for i in order]
-    for k, i in enumerate(order):
+    needs: list[float] = []
+    for i in order:
         name = ctx.pools[i]
         move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
         levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
         b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
-        mult = LEVELS[levels[i]]
-        carry = ctx.carry(i, b)
-        need = max(mult * rate - covered - sum(floors[k + 1:]), 0.0) if fill else mult * rate
-        replicas[name] = min(max(replicas_for(need, carry), ctx.min_replicas[i]), ctx.max_replicas[i])
-        if fill:
-            covered += carry[replicas[name]]
-        why[i] = f"{name}: {mult:g}x ({move:+d}) of {rate:.0f} req/s -> {replicas[name]} @b{b}"
+        needs.append(LEVELS[levels[i]] * rate)
+        if not fill:  # each pool sized alone for its own level
+            replicas[name] = min(max(replicas_for(needs[-1], ctx.carry(i, b)), ctx.min_replicas[i]),
+                                 ctx.max_replicas[i])
+        why[i] = f"{name}: {LEVELS[levels[i]]:g}x ({move:+d}) of {rate:.0f} req/s"
+    if fill:  # as ``headroom`` fills: cheapest first, the replicas of all pools pooled
+        carry = {ctx.pools[i]: ctx.carry(i, batch[ctx.pools[i]]) for i in order}
+        replicas = fill_fleet(needs, [ctx.pools[i] for i in order], carry, dict(zip(ctx.pools, ctx.min_replicas)),
+                              dict(zip(ctx.pools, ctx.max_replicas)), dict(zip(ctx.pools, ctx.gpu)))
+    for i in order:
+        why[i] += f" -> {replicas[ctx.pools[i]]} @b{batch[ctx.pools[i]]}"
     order = list(range(len(ctx.pools)))
     return (Decision({ctx.pools[i]: replicas[ctx.pools[i]] for i in order}, "rl: " + "; ".join(why[i] for i in order),
                      {ctx.pools[i]: batch[ctx.pools[i]] for i in order}), {**state, "level": levels})

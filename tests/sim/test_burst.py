@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from autotune.capacity import capacity_table
+from autotune.capacity import capacity_table, pooled_capacity
 from autotune.policies.burst import MEMORY_S
 from autotune.policies.registry import make_policy
 from autotune.policies.types import Observation, PoolObs
@@ -49,7 +49,11 @@ def test_headroom_spills_past_the_cheapest_pools_quota_in_price_order() -> None:
     obs = Observation(0.0, 10.0, 5000, 5000, 0, 20.0, 30.0, 40.0, 1.0, 0, ())
     d, _ = pol.decide(obs, state)  # 500 req/s: x1.2 = 600 req/s of SLO capacity
     assert d.replicas["l4-spot"] == 6 and d.replicas["l4"] == 3
-    left = 600 - carry["l4-spot"][6] - carry["l4"][3]
     n = d.replicas["a100"]
-    assert carry["a100"][n - 1] < left <= carry["a100"][n]
+    # the fewest A100s at which the whole fleet, pooled behind one router, carries 600 req/s
+    g = pol.groups
+    assert pooled_capacity({**d.replicas, "a100": n - 1}, carry, g) < 600 <= pooled_capacity(d.replicas, carry, g)
+    # the spot and on-demand L4s pool as one fleet: fewer A100s than adding the pools up
+    alone = 600 - carry["l4-spot"][6] - carry["l4"][3]
+    assert n < next(k for k, c in enumerate(carry["a100"]) if c >= alone)
     assert "a100" in d.reason
