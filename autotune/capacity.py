@@ -11,6 +11,9 @@ more within a latency bound as the fleet grows (on ``mixed-large`` one L4
 carries 11.5 req/s within 50 ms, sixteen carry 43 each), so the group-of-4
 figure overstates small fleets and understates large ones. The rules, the
 oracle and the RL level actions size fleets with it.
+
+``pooled_capacity(fleet, totals, groups)`` is what a fleet spread over pools
+carries: pools on the same GPU pool as one fleet, different GPUs add up.
 """
 
 from __future__ import annotations
