@@ -77,7 +77,7 @@ def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int
 
     ``up_to`` defaults to the pool's quota; pooled sizing (:func:`pooled_capacity`)
     asks for more, since a replica of a small pool serves in a fleet as large as
-    all the pools together. Per-replica capacity is measured at ``PROBE_GROUPS``,
+    all the pools on its GPU together. Per-replica capacity is measured at ``PROBE_GROUPS``,
     interpolated linearly in log2(n) between them and held at the largest probe
     beyond it (which understates bigger fleets slightly: on ``default`` 8 L4s
     carry 181.7 req/s each, 16 carry 183.2).

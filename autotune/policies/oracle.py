@@ -43,7 +43,7 @@ def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[f
     lo = [p.spec.min_replicas for p in pools]
     hi = [p.spec.max_replicas for p in pools]
     usable = [c > 0 for c in caps]
-    if math.prod(h - m + 1 for m, h in zip(lo, hi)) > MAX_COMBOS:  # all pools but the most cost-efficient at min
+    if any(usable) and math.prod(h - m + 1 for m, h in zip(lo, hi)) > MAX_COMBOS:  # all but the best pool at min
         last = min((i for i in range(len(pools)) if usable[i]), key=lambda i: pools[i].price_per_hour / caps[i])
         hi = [h if i == last else m for i, (m, h) in enumerate(zip(lo, hi))]
     grid = np.stack(np.meshgrid(*[np.arange(m, h + 1) for m, h in zip(lo, hi)], indexing="ij"), -1)
