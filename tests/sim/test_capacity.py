@@ -60,3 +60,24 @@ def test_oracle_buys_fewer_gpus_on_mixed_large_when_same_gpu_pools_are_pooled() 
     one_less = pooled_capacity({**peak.replicas, "a100": peak.replicas["a100"] - 1}, rule.totals, rule.groups)
     # the A100s it buys are the fewest that carry the peak pooled with the L4s
     assert one_less < float(peak.reason.split("peak ")[1].split(" ")[0]) <= have + 1
+
+
+def test_oracle_fleet_menu_finds_the_cheapest_fleet_a_brute_force_search_finds() -> None:
+    import itertools
+
+    from autotune.policies.oracle import cheapest_fleet, fleet_menu
+
+    sc = load_scenario("mixed-large")
+    rule = make_policy("headroom", sc)
+    pools = sc.runtime_pools()
+    totals = [rule.totals[p.name] for p in pools]
+    menu = fleet_menu(pools, [1.0] * len(pools), totals, rule.groups)
+    price = {p.name: p.price_per_hour for p in pools}
+    fleets = [dict(zip([p.name for p in pools], c, strict=True)) for c in
+              itertools.product(*[range(p.spec.min_replicas, p.spec.max_replicas + 1) for p in pools])]
+    for rate in (5.0, 40.0, 150.0, 333.0, 420.0, 600.0):
+        feasible = [f for f in fleets if pooled_capacity(f, rule.totals, rule.groups) >= rate - 1e-6]
+        best = min(sum(n * price[k] for k, n in f.items()) for f in feasible)
+        got = dict(zip([p.name for p in pools], cheapest_fleet(rate, menu, pools), strict=True))
+        assert sum(n * price[k] for k, n in got.items()) == pytest.approx(best)
+        assert pooled_capacity(got, rule.totals, rule.groups) >= rate - 1e-6
