@@ -291,7 +291,8 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
                      "traces": list(W.HELD_OUT_TRACES)},
         "validation_episodes": [e.label for e in episodes],
         "best_checkpoint": result.best,
-        "selection": {"rule": hyper.get("selection", DEFAULT_HYPER["selection"]), **(result.guard or {})},
+        # "score" also when guarded was asked for without a prior (prior_logit 0): there is no floor then
+        "selection": {"rule": "guarded" if result.guard is not None else "score", **(result.guard or {})},
         "learning_curve": result.curve,
         "evaluation": table,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
