@@ -18,13 +18,13 @@ carries: pools on the same GPU pool as one fleet, different GPUs add up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 
 import numpy as np
 
 from autotune.policies.static import StaticPolicy
-from autotune.scenario import PoolRuntime, Scenario
+from autotune.scenario import PoolRuntime, PoolSpec, Scenario
 from autotune.sim.cluster import SimConfig
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import Arrivals
@@ -34,19 +34,37 @@ PROBE_GROUPS = (1, 2, 4, 8, 16)  # fleet sizes measured; per-replica capacity is
 PROBE_S = 60.0
 
 
-def _attainment(scenario: Scenario, pool: PoolRuntime, batch: int, rate: float, seed: int, group: int) -> float:
-    rng = np.random.default_rng([seed, 0xCA9])
-    n = rng.poisson(rate * group * PROBE_S)
+def _fixed(spec: PoolSpec, n: int, batch: int) -> PoolSpec:
+    """``spec`` held at ``n`` replicas and ``batch``, never preempted: the fleet a probe measures."""
+    return spec.model_copy(update={"min_replicas": n, "max_replicas": max(n, 1), "initial_replicas": n,
+                                   "preemption_rate_per_hour": 0.0, "spot": False, "batch_size": batch})
+
+
+def _attainment(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], rate: float, seed: int,
+                salt: int) -> float:
+    """SLO attainment of a fixed fleet over ``PROBE_S`` of Poisson arrivals at ``rate`` req/s in total."""
+    pools = [p for p in scenario.runtime_pools() if p.name in fleet]
+    rng = np.random.default_rng([seed, salt])
+    n = rng.poisson(rate * PROBE_S)
     t = np.sort(rng.random(n) * PROBE_S)
-    tok = np.full(n, float(pool.max_tokens) / 2, dtype=np.float32)
-    spec = pool.spec.model_copy(update={"min_replicas": group, "max_replicas": group, "initial_replicas": group,
-                                        "preemption_rate_per_hour": 0.0, "spot": False,
-                                        "batch_size": batch})
-    sc = scenario.model_copy(update={"pools": [spec], "control_interval_s": PROBE_S, "drain_s": 5.0,
-                                     "max_queued_requests": -1})
-    res = simulate(sc, Arrivals(t, tok, PROBE_S, "probe"),
-                   StaticPolicy({spec.name: group}, {spec.name: batch}), seed, SimConfig(instant_start=True))
+    tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
+    sc = scenario.model_copy(update={"pools": [_fixed(p.spec, fleet[p.name], batch[p.name]) for p in pools],
+                                     "control_interval_s": PROBE_S, "drain_s": 5.0, "max_queued_requests": -1})
+    res = simulate(sc, Arrivals(t, tok, PROBE_S, "probe"), StaticPolicy(dict(fleet), dict(batch)), seed,
+                   SimConfig(instant_start=True))
     return float(res.summary()["slo_attainment"])
+
+
+def _highest_rate(attained: Callable[[float], float], hi: float, target: float) -> float:
+    """Bisection below ``hi`` for the highest rate whose attainment still meets ``target``."""
+    lo = 0.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if attained(mid) >= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @cache
@@ -57,14 +75,9 @@ def _capacity(scenario_json: str, pool_index: int, batch: int, group: int = GROU
     if pool.batch_ms(batch, pool.max_tokens / 2) / 1e3 > slo_s:
         return 0.0
     hi = batch / (pool.batch_ms(batch, pool.max_tokens / 2) / 1e3)  # saturation throughput
-    lo = 0.0
-    for _ in range(12):
-        mid = (lo + hi) / 2
-        if _attainment(scenario, pool, batch, mid, seed=7, group=group) >= scenario.slo.target:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    fleet, batches = {pool.name: group}, {pool.name: batch}
+    return _highest_rate(lambda r: _attainment(scenario, fleet, batches, r * group, seed=7, salt=0xCA9),
+                         hi, scenario.slo.target)
 
 
 def slo_capacity(scenario: Scenario, pool: PoolRuntime, batch: int) -> float:
@@ -168,30 +181,7 @@ def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mappi
     What :func:`pooled_capacity` models, measured the way ``slo_capacity`` is (for checks and
     ``bench/pooled_capacity.py``; sizing never calls it).
     """
-    pools = scenario.runtime_pools()
-    specs = [p.spec.model_copy(update={"min_replicas": fleet[p.name], "max_replicas": max(fleet[p.name], 1),
-                                       "initial_replicas": fleet[p.name], "preemption_rate_per_hour": 0.0,
-                                       "spot": False, "batch_size": batch[p.name]}) for p in pools]
-    sc = scenario.model_copy(update={"pools": specs, "control_interval_s": PROBE_S, "drain_s": 5.0,
-                                     "max_queued_requests": -1})
-    policy = StaticPolicy(dict(fleet), dict(batch))
-
-    def attained(rate: float) -> float:
-        rng = np.random.default_rng([seed, 0xF1E])
-        n = rng.poisson(rate * PROBE_S)
-        t = np.sort(rng.random(n) * PROBE_S)
-        tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
-        res = simulate(sc, Arrivals(t, tok, PROBE_S, "probe"), policy, seed, SimConfig(instant_start=True))
-        return float(res.summary()["slo_attainment"])
-
-    lo = 0.0
-    for _ in range(12):
-        mid = (lo + hi) / 2
-        if attained(mid) >= scenario.slo.target:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return _highest_rate(lambda r: _attainment(scenario, fleet, batch, r, seed, salt=0xF1E), hi, scenario.slo.target)
 
 
 def capacity_table(scenario: Scenario) -> dict[str, dict[int, float]]:

@@ -1,7 +1,8 @@
 """How much a fleet spread over several pools carries within the SLO: measured, and as the capacity model predicts.
 
 The router balances across every replica of the deployment, whatever its pool,
-so n replicas split over two pools pool like one fleet of n. This measures the
+so n replicas of one GPU split over two pools pool like one fleet of n; across
+GPU types it depends on their queue limits. This measures the
 highest Poisson rate each fleet keeps ``slo.target`` within ``slo.latency_ms``
 (bisection on 60 s probes, as :mod:`autotune.capacity` measures one pool) and
 prints it beside two models: the sum of each pool's fleet taken alone, and the

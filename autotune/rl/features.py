@@ -195,8 +195,8 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
     usable = [i for i, c in enumerate(capacity) if max(c) > 0]
     best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
     base_windows, memory_windows = burst_windows(scenario.control_interval_s)
-    totals = tuple(tuple(fleet_capacity(scenario, p, b, fleet_size_limit(scenario, p)) if c > 0
-                         else (0.0,) * (fleet_size_limit(scenario, p) + 1)
+    reach = {p.name: fleet_size_limit(scenario, p) for p in rt}  # curves run over the pool's whole GPU group
+    totals = tuple(tuple(fleet_capacity(scenario, p, b, reach[p.name]) if c > 0 else (0.0,) * (reach[p.name] + 1)
                          for b, c in zip(p.spec.batch_sizes, caps_i)) for p, caps_i in zip(rt, capacity)
                    ) if action_kind in LEVEL_KINDS else ()
     fit_windows, lead_windows, _ = predictive_windows(scenario, rt[best].name)
