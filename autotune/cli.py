@@ -44,7 +44,8 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 
         result = run_whatif(scenario, args.policy, args.seed, progress=progress, arrivals=arrivals)
     table = Table(title=f"what-if: {scenario.name} (SLO {scenario.slo.latency_ms:g} ms, "
-                        f"target {scenario.slo.target:.1%}); oracle is a clairvoyant bound")
+                        f"target {scenario.slo.target:.1%}); oracle is a clairvoyant bound, "
+                        "oracle-startup the same paying start-up delays")
     for c in SUMMARY_COLUMNS:
         table.add_column(c, justify="left" if c == "policy" else "right")
     for row in result.rows():
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
-    p.add_argument("--out", help="CSV file, one row per policy plus oracle")
+    p.add_argument("--out", help="CSV file, one row per policy plus oracle-startup and oracle")
     p.add_argument("--plot", help="PNG file: load, replicas by pool and latency over time")
     p.add_argument("--records", metavar="DIR", help="write per-request and per-window CSVs for each policy")
     add_trace_options(p)

@@ -1,4 +1,10 @@
-"""What-if: the same arrivals under several policies, plus the oracle bound."""
+"""What-if: the same arrivals under several policies, plus two clairvoyant bounds.
+
+``oracle-startup`` knows the future but pays the pools' start-up delays;
+``oracle`` knows it and starts replicas instantly. The gap between them is
+what start-up delay costs however well one forecasts; the gap from a policy
+to ``oracle-startup`` is what not knowing the future costs.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ Progress = Callable[[str, float], None]  # (policy, fraction of simulated time d
 class WhatIf:
     scenario: Scenario
     arrivals: Arrivals
-    results: list[SimResult]  # the policies asked for, then the oracle
+    results: list[SimResult]  # the policies asked for, then oracle-startup, then the oracle
 
     def rows(self) -> list[dict[str, float | int | str]]:
         return [r.summary() for r in self.results]
@@ -33,7 +39,7 @@ class WhatIf:
 def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int = 0,
                options: TraceOptions | None = None, progress: Progress | None = None,
                arrivals: Arrivals | None = None) -> WhatIf:
-    """Simulate each policy on identical arrivals (and identical cluster RNG), then the oracle."""
+    """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant bounds."""
     arr = arrivals if arrivals is not None else build_arrivals(scenario, seed, options)
     built = [make_policy(p, scenario) if isinstance(p, str) else p for p in policies]
     end = arr.duration_s + scenario.drain_s
@@ -44,6 +50,8 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
 
     for pol in built:
         results.append(simulate(scenario, arr, pol, seed, on_window=tick(pol.name)))
+    early = make_oracle(scenario, arr, start_up=True)
+    results.append(simulate(scenario, arr, early, seed, on_window=tick(early.name)))
     oracle = make_oracle(scenario, arr)
     results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), on_window=tick("oracle")))
     return WhatIf(scenario, arr, results)

@@ -7,6 +7,12 @@ arrival rate. It is
 simulated with no provisioning or model-load delay and no idle nodes, so
 whatever any real policy pays beyond it is the price of not knowing the future
 and of start-up delays.
+
+``make_oracle(..., start_up=True)`` separates the two: the same clairvoyant
+plan, started early enough for the pools' real start-up delays (node
+provisioning plus model load) and simulated with them, from the scenario's
+initial fleet as every real policy is. What a policy pays beyond *that* is the
+price of not knowing the future alone.
 """
 
 from __future__ import annotations
@@ -89,7 +95,26 @@ class OraclePolicy:
         return self.plan[0]
 
 
-def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
+def lead_windows(scenario: Scenario) -> dict[str, int]:
+    """Per pool, the control windows between asking for a replica on a new node and its serving."""
+    step = scenario.control_interval_s
+    return {p.name: math.ceil((p.provision_s + p.load_s) / step) for p in scenario.runtime_pools()}
+
+
+def started_early(plan: list[Decision], leads: dict[str, int]) -> list[Decision]:
+    """``plan`` as asked for ahead of time: each pool holds, from each window on, the most replicas the plan
+    needs within its lead. A replica needed again within the lead is kept rather than restarted: restarting
+    would bill the start-up again and arrive no sooner."""
+    out = []
+    for k, d in enumerate(plan):
+        ahead = plan[k:]
+        replicas = {name: max(x.replicas[name] for x in ahead[:leads[name] + 1]) for name in d.replicas}
+        out.append(Decision(replicas, f"{d.reason}; held from {max(leads.values())} windows ahead for start-up",
+                            d.batch_size))
+    return out
+
+
+def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) -> OraclePolicy:
     pools = scenario.runtime_pools()
     chosen = [_best_batch(scenario, p) for p in pools]
     caps = [c for _, c in chosen]
@@ -120,4 +145,6 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals) -> OraclePolicy:
             f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",
             {p.name: b for p, (b, _) in zip(pools, chosen)},
         ))
+    if start_up:
+        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup")
     return OraclePolicy(step, tuple(plan))

@@ -25,7 +25,7 @@ def test_whatif_writes_exact_csv_and_plot(tmp_path, capsys):
     assert rc == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0].keys()) == COLUMNS
-    assert [r["policy"] for r in rows] == ["static:3", "ray-default", "hpa", "oracle"]
+    assert [r["policy"] for r in rows] == ["static:3", "ray-default", "hpa", "oracle-startup", "oracle"]
     assert len({r["requests"] for r in rows}) == 1  # same arrivals for every policy
     for r in rows:
         assert 0.0 <= float(r["slo_attainment"]) <= 1.0
@@ -38,10 +38,15 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path):
     out = tmp_path / "r.csv"
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
     rows = {r["policy"]: r for r in csv.DictReader(out.open())}
-    assert list(rows) == ["static", "ray-default", "hpa", "predictive", "rl:default", "oracle"]
+    assert list(rows) == ["static", "ray-default", "hpa", "predictive", "rl:default", "oracle-startup",
+                          "oracle"]
     # the first answer a user gets: autotune's rule keeps the SLO for less than Ray's
     assert float(rows["predictive"]["cost_usd"]) < 0.6 * float(rows["ray-default"]["cost_usd"])
     assert float(rows["predictive"]["slo_attainment"]) >= 0.99
+    # foresight that pays the start-up delays keeps the SLO too, for more than the instant bound, less than the rule
+    early, bound = rows["oracle-startup"], rows["oracle"]
+    assert float(early["slo_attainment"]) >= 0.99
+    assert float(bound["cost_usd"]) < float(early["cost_usd"]) < float(rows["predictive"]["cost_usd"])
 
 
 @pytest.mark.parametrize("scenario,rate", [("default", 20.0), ("default", 300.0), ("default", 900.0),
