@@ -107,9 +107,8 @@ def started_early(plan: list[Decision], leads: dict[str, int]) -> list[Decision]
     would bill the start-up again and arrive no sooner."""
     out = []
     for k, d in enumerate(plan):
-        ahead = plan[k:]
-        replicas = {name: max(x.replicas[name] for x in ahead[:leads[name] + 1]) for name in d.replicas}
-        out.append(Decision(replicas, f"{d.reason}; held from {max(leads.values())} windows ahead for start-up",
+        replicas = {name: max(x.replicas[name] for x in plan[k:k + leads[name] + 1]) for name in d.replicas}
+        out.append(Decision(replicas, f"{d.reason}; asked for up to {max(leads.values())} windows ahead",
                             d.batch_size))
     return out
 
