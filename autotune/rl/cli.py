@@ -62,11 +62,13 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from autotune.cli_common import console
+    from autotune.rl.evaluation import VAL_EPISODES
     from autotune.rl.train import train_and_ship
     from autotune.scenario import load_scenario
 
     _positive_int("--timesteps", args.timesteps)
     _positive_int("--eval-every", args.eval_every)
+    n_val = VAL_EPISODES if args.val_episodes is None else _positive_int("--val-episodes", args.val_episodes)
     out = Path(args.out or f"policies/{args.scenario}.zip")
     if out.suffix != ".zip":
         raise InputError("command line", "--out", f"must end in .zip (got {out})")
@@ -74,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
     card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, eval_every=args.eval_every,
-                          n_val=args.val_episodes, progress=not args.no_progress, hyper=hyper,
+                          n_val=n_val, progress=not args.no_progress, hyper=hyper,
                           reward=reward or None,
                           log=lambda s: console.print(s, highlight=False),
                           command="autotune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -112,7 +114,8 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="policy zip to write (default policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=20_000, help="validate against ray-default every N steps")
-    p.add_argument("--val-episodes", type=int, default=4, help="validation episodes (seeds 5000+)")
+    p.add_argument("--val-episodes", type=int, default=None,
+                   help="validation episodes (seeds 5000+; default: own workload, mmpp, flash, daily, ramp, poisson)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="hyperparameter or reward weight (repeatable), e.g. --set prior_logit=1.0 "

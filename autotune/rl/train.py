@@ -23,7 +23,15 @@ from autotune.fileio import atomic_path, write_text_atomic
 from autotune.rl import features as F
 from autotune.rl import workloads as W
 from autotune.rl.env import RayServeClusterEnv, reward_weights
-from autotune.rl.evaluation import EvalEpisode, aggregate, comparison_table, run_policy, score, validation_episodes
+from autotune.rl.evaluation import (
+    VAL_EPISODES,
+    EvalEpisode,
+    aggregate,
+    comparison_table,
+    run_policy,
+    score,
+    validation_episodes,
+)
 from autotune.rl.policy import RLPolicy, sha256_file
 from autotune.scenario import Scenario
 
@@ -150,7 +158,7 @@ class Selection:
 
 
 def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
-          eval_every: int = 20_000, n_val: int = 4, reward: dict[str, float] | None = None,
+          eval_every: int = 20_000, n_val: int = VAL_EPISODES, reward: dict[str, float] | None = None,
           progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
           ) -> TrainResult:
     """Train MaskablePPO; keep the checkpoint with the best validation score."""
@@ -323,7 +331,7 @@ def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str,
 
 
 def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
-                   hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = 4,
+                   hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = VAL_EPISODES,
                    reward: dict[str, float] | None = None, progress: bool = True,
                    log: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""

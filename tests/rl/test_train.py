@@ -70,6 +70,7 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
 
 @pytest.mark.parametrize("args,needle", [(["--timesteps", "0"], "--timesteps: must be positive"),
                                          (["--out", "x.pt"], "--out: must end in .zip"),
+                                         (["--val-episodes", "0"], "--val-episodes: must be positive"),
                                          (["--scenario", "nope"], "no such scenario"),
                                          (["--set", "learning_rat=1"], "--set: expected KEY=VALUE"),
                                          (["--set", "action_kind=sideways"], "--set: action_kind must be"),
@@ -80,6 +81,17 @@ def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> 
     res = run_cli("train", *args)
     assert res.returncode == 2
     assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_default_validation_covers_bursts_a_ramp_and_a_smooth_high_load() -> None:
+    """The guard protects only what validation covers: by default a ramp and a smooth load are in it."""
+    from autotune.rl.evaluation import VAL_EPISODES, validation_episodes
+
+    eps = validation_episodes(load_scenario("default"))
+    gens = [ep.label.split("@")[0] for ep in eps]
+    assert len(eps) == VAL_EPISODES == 6
+    assert {"mmpp", "flash", "ramp", "poisson"} <= set(gens)
+    assert len({ep.seed for ep in eps}) == 6 and min(ep.seed for ep in eps) >= 5000  # disjoint from 0..999
 
 
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
