@@ -4,8 +4,8 @@ The ``oracle`` bound of ``autotune whatif`` (and of the issue's 1.15x target)
 knows the future *and* starts replicas instantly. ``oracle-startup`` knows the
 same future but pays the pools' real start-up delays (node provisioning plus
 model load) and starts from the scenario's initial fleet, as every real policy
-does (``make_oracle(..., start_up=True)``). So, on the cases of
-``bench/rl_eval.py`` where the oracle keeps the SLO:
+does (``make_oracle(..., start_up=True)``). Each case is one ``autotune whatif``
+run of ``bench/rl_eval.py``; over the cases where the oracle keeps the SLO:
 
     policy / oracle = (oracle-startup / oracle) x (policy / oracle-startup)
                        price of start-up delays    price of not knowing the future
@@ -28,13 +28,10 @@ import torch
 from rl_eval import cases
 
 from autotune.paths import ROOT
-from autotune.policies.oracle import make_oracle
-from autotune.policies.registry import make_policy
 from autotune.rl.evaluation import WARMUP_S, slo_after
 from autotune.scenario import load_scenario
-from autotune.sim.cluster import SimConfig
-from autotune.sim.run import SimResult, simulate
-from autotune.workload.arrivals import build_arrivals
+from autotune.sim.run import SimResult
+from autotune.whatif import run_whatif
 
 
 def _cells(key: str, res: SimResult) -> dict[str, float]:
@@ -73,15 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, float | str]] = []
     t0 = time.monotonic()
     for case in cases(sc, args.quick):
-        arr = build_arrivals(case.scenario, case.seed, case.options)
+        res = run_whatif(case.scenario, keys, case.seed, options=case.options)  # the policies, then both bounds
         row: dict[str, float | str] = {"case": case.name}
-        oracle = make_oracle(case.scenario, arr)
-        row |= _cells("oracle", simulate(case.scenario, arr, oracle, case.seed, SimConfig(instant_start=True),
-                                         first=oracle.first))
-        row |= _cells("oracle-startup", simulate(case.scenario, arr, make_oracle(case.scenario, arr, start_up=True),
-                                                 case.seed))
-        for k in keys:
-            row |= _cells(k, simulate(case.scenario, arr, make_policy(k, case.scenario), case.seed))
+        for key, sim_result in zip([*keys, "oracle-startup", "oracle"], res.results, strict=True):
+            row |= _cells(key, sim_result)
         rows.append(row)
         print(f"{case.name:>22}  " + "  ".join(f"{k}: ${float(row[f'{k}_cost']):6.2f} {float(row[f'{k}_slo']):7.2%}"
                                              for k in ["oracle", "oracle-startup", *keys]), flush=True)
