@@ -20,7 +20,7 @@ PLUGINS = ("autotune.rl.cli", "autotune.live.cli")
 def _cmd_whatif(args: argparse.Namespace) -> int:
     from autotune.scenario import load_scenario, with_instance
     from autotune.sim.run import SUMMARY_COLUMNS
-    from autotune.whatif import plot, run_whatif, write_csv, write_records
+    from autotune.whatif import plot, run_whatif, verdict, write_csv, write_records
     from autotune.workload.arrivals import build_arrivals
 
     scenario = load_scenario(args.scenario)
@@ -51,6 +51,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     for row in result.rows():
         table.add_row(*[_cell(c, row[c]) for c in SUMMARY_COLUMNS])
     out.print(table)
+    out.print(verdict(result), highlight=False)
     if args.out:
         write_csv(result, args.out)
         console.print(f"wrote {args.out}")

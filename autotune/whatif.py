@@ -57,6 +57,21 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
     return WhatIf(scenario, arr, results)
 
 
+def verdict(result: WhatIf) -> str:
+    """One line under the table: what start-up delay costs, and the cheapest policy that kept the SLO target."""
+    rows = result.rows()
+    oracle, early = rows[-1], rows[-2]
+    target = result.scenario.slo.target
+    kept = [r for r in rows[:-2] if float(r["slo_attainment"]) >= target]
+    line = (f"bounds: oracle ${float(oracle['cost_usd']):,.2f}, oracle-startup ${float(early['cost_usd']):,.2f} "
+            f"(start-up delay {float(early['cost_usd']) / float(oracle['cost_usd']) - 1:+.0%})")
+    if not kept:
+        return line + f"; no policy kept the {target:.1%} SLO target"
+    best = min(kept, key=lambda r: float(r["cost_usd"]))
+    return (line + f"; cheapest at the {target:.1%} target: {best['policy']} ${float(best['cost_usd']):,.2f} "
+                   f"({float(best['cost_usd']) / float(early['cost_usd']):.2f}x oracle-startup)")
+
+
 def _fmt(v: float | int | str) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.6g}"

@@ -34,7 +34,7 @@ def test_whatif_writes_exact_csv_and_plot(tmp_path, capsys):
     assert "oracle" in capsys.readouterr().out
 
 
-def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path):
+def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
     rows = {r["policy"]: r for r in csv.DictReader(out.open())}
@@ -47,6 +47,13 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path):
     early, bound = rows["oracle-startup"], rows["oracle"]
     assert float(early["slo_attainment"]) >= 0.99
     assert float(bound["cost_usd"]) < float(early["cost_usd"]) < float(rows["predictive"]["cost_usd"])
+    # the line under the table: the start-up share and the cheapest policy that kept the target, from these rows
+    kept = {k: float(r["cost_usd"]) for k, r in rows.items()
+            if k not in ("oracle", "oracle-startup") and float(r["slo_attainment"]) >= 0.99}
+    best = min(kept, key=kept.__getitem__)
+    said = capsys.readouterr().out
+    assert f"start-up delay {float(early['cost_usd']) / float(bound['cost_usd']) - 1:+.0%}" in said
+    assert f"cheapest at the 99.0% target: {best} ${kept[best]:,.2f}" in said and best == "predictive"
 
 
 @pytest.mark.parametrize("scenario,rate", [("default", 20.0), ("default", 300.0), ("default", 900.0),
