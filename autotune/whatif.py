@@ -60,16 +60,17 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
 def verdict(result: WhatIf) -> str:
     """One line under the table: what start-up delay costs, and the cheapest policy that kept the SLO target."""
     rows = result.rows()
-    oracle, early = rows[-1], rows[-2]
+    bound, early = float(rows[-1]["cost_usd"]), float(rows[-2]["cost_usd"])
     target = result.scenario.slo.target
     kept = [r for r in rows[:-2] if float(r["slo_attainment"]) >= target]
-    line = (f"bounds: oracle ${float(oracle['cost_usd']):,.2f}, oracle-startup ${float(early['cost_usd']):,.2f} "
-            f"(start-up delay {float(early['cost_usd']) / float(oracle['cost_usd']) - 1:+.0%})")
+    share = f" (start-up delay {early / bound - 1:+.0%})" if bound > 0 else ""
+    line = f"bounds: oracle ${bound:,.2f}, oracle-startup ${early:,.2f}{share}"
     if not kept:
         return line + f"; no policy kept the {target:.1%} SLO target"
     best = min(kept, key=lambda r: float(r["cost_usd"]))
-    return (line + f"; cheapest at the {target:.1%} target: {best['policy']} ${float(best['cost_usd']):,.2f} "
-                   f"({float(best['cost_usd']) / float(early['cost_usd']):.2f}x oracle-startup)")
+    cost = float(best["cost_usd"])
+    ratio = f" ({cost / early:.2f}x oracle-startup)" if early > 0 else ""
+    return line + f"; cheapest at the {target:.1%} target: {best['policy']} ${cost:,.2f}{ratio}"
 
 
 def _fmt(v: float | int | str) -> str:
