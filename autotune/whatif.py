@@ -1,9 +1,12 @@
-"""What-if: the same arrivals under several policies, plus two clairvoyant bounds.
+"""What-if: the same arrivals under several policies, plus two clairvoyant plans.
 
 ``oracle-startup`` knows the future but pays the pools' start-up delays;
 ``oracle`` knows it and starts replicas instantly. The gap between them is
 what start-up delay costs however well one forecasts; the gap from a policy
-to ``oracle-startup`` is what not knowing the future costs.
+to ``oracle-startup`` is what not knowing the future costs. ``oracle`` is a
+bound; ``oracle-startup`` is a plan a clairvoyant controller could run, not an
+optimum (on a short span a static fleet can cost less: it holds no replica for a
+peak that queueing absorbs).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class WhatIf:
 def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int = 0,
                options: TraceOptions | None = None, progress: Progress | None = None,
                arrivals: Arrivals | None = None) -> WhatIf:
-    """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant bounds."""
+    """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant plans."""
     arr = arrivals if arrivals is not None else build_arrivals(scenario, seed, options)
     built = [make_policy(p, scenario) if isinstance(p, str) else p for p in policies]
     end = arr.duration_s + scenario.drain_s
@@ -64,7 +67,7 @@ def verdict(result: WhatIf) -> str:
     target = result.scenario.slo.target
     kept = [r for r in rows[:-2] if float(r["slo_attainment"]) >= target]
     share = f" (start-up delay {early / bound - 1:+.0%})" if bound > 0 else ""
-    line = f"bounds: oracle ${bound:,.2f}, oracle-startup ${early:,.2f}{share}"
+    line = f"clairvoyant: oracle ${bound:,.2f}, oracle-startup ${early:,.2f}{share}"
     if not kept:
         return line + f"; no policy kept the {target:.1%} SLO target"
     best = min(kept, key=lambda r: float(r["cost_usd"]))
