@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.capacity import fleet_capacity, fleet_size_limit, gpu_groups, pooled_capacity, slo_capacity
+from autotune.policies.predictive import lead_of
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
@@ -97,8 +98,7 @@ class OraclePolicy:
 
 def lead_windows(scenario: Scenario) -> dict[str, int]:
     """Per pool, the control windows between asking for a replica on a new node and its serving."""
-    step = scenario.control_interval_s
-    return {p.name: math.ceil((p.provision_s + p.load_s) / step) for p in scenario.runtime_pools()}
+    return {p.name: lead_of(scenario, p.name) for p in scenario.runtime_pools()}
 
 
 def started_early(plan: list[Decision], leads: dict[str, int]) -> list[Decision]:

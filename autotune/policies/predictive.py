@@ -18,7 +18,8 @@ On steady load the ratios stay within Poisson noise and the margin is a few
 percent; on a rising load the trend carries it; after bursts the ratios are
 as large as the bursts were, so it holds burst capacity as ``burst`` does and
 forgets it the same half hour later. Until it has seen its first lead of
-errors it holds ``DEFAULT_HEADROOM``.
+errors it holds ``DEFAULT_HEADROOM``. A pool that starts faster than the
+cheapest (a warm node pool) is sized the same way over its own, shorter lead.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ class PredictivePolicy:
         new_state = {"rates": rates, "ratios": ratios, "lead_ratios": others}
         if len(sizes) == 1:
             return self.rule.fleet(sizes[self.lead_windows], whys[0]), new_state
-        # Each pool takes its count from the fleet sized for its own lead: a pool that starts slowly is
-        # asked for on the load one of its start-ups ahead, with the pools before it as they could be by then.
+        # Each pool takes its count from the fleet sized for its own lead: a pool that starts faster than the
+        # cheapest is sized for the load its own, shorter start-up ahead.
         fleets = {n: self.rule.fleet(size, "") for n, size in sizes.items()}
         replicas = dict(fleets[self.lead_windows].replicas)
         for name, n in zip(self.rule.order, leads, strict=True):
