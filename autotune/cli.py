@@ -65,11 +65,14 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
 
 
 def default_policies(scenario: str) -> list[str]:
-    """The baselines, autotune's ``predictive`` rule, and its shipped policy for this scenario when there is one."""
+    """The baselines, autotune's ``predictive`` rule, the rule insured against a surprise crowd (its price, next to
+    it), and the shipped policy for this scenario when there is one."""
     from autotune.paths import POLICIES
+    from autotune.policies.crowd import CROWD_DEFAULT
 
     shipped = POLICIES / f"{scenario}.zip"
-    return ["static", "ray-default", "hpa", "predictive"] + ([str(shipped)] if shipped.exists() else [])
+    return (["static", "ray-default", "hpa", "predictive", f"predictive+crowd:{CROWD_DEFAULT:g}"]
+            + ([str(shipped)] if shipped.exists() else []))
 
 
 def _cell(col: str, v: object) -> str:
@@ -107,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
     p.add_argument("--policy", action="append",
                    help="policy: static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], predictive[:M], "
-                        "or a .zip (repeatable; default: static, ray-default, hpa, predictive and the shipped "
+                        "or a .zip; POLICY+crowd:K never holds less than a K x surge of the calm load needs "
+                        "(repeatable; default: static, ray-default, hpa, predictive and the shipped "
                         "policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")

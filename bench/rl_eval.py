@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # A named rule (burst, headroom:1.5) gets its own file next to the trained policy's.
-    rule = "" if str(policy_zip).endswith(".zip") else "-" + str(policy_zip).replace(":", "_")
+    # A zip with a crowd floor (policies/default.zip+crowd:2.5) is named by its file name.
+    rule = "" if str(policy_zip).endswith(".zip") else "-" + policy_zip.name.replace(":", "_")
     stem = f"rl_eval-{sc.name}{rule}{'-quick' if args.quick else ''}"  # "burst:1.5" has a dot: no with_suffix
     keys = [k for k in rows[0] if k != "command"] + ["command"]
     with open(out / f"{stem}.csv", "w", newline="") as fh:

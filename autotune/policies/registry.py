@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from autotune.errors import InputError
 from autotune.paths import POLICIES
 from autotune.policies.burst import make_burst
+from autotune.policies.crowd import with_crowd_floor
 from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
 from autotune.policies.predictive import make_predictive
@@ -58,7 +59,18 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
 
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
-    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip."""
+    """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip;
+    any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs."""
+    inner, plus, factor = spec.rpartition("+crowd:")
+    if plus:
+        try:
+            k = float(factor)
+        except ValueError:
+            k = -1.0
+        if not 1 <= k <= 100 or not inner:
+            raise InputError("command line", "--policy",
+                             f"bad crowd floor {spec!r} (POLICY+crowd:K with 1 <= K <= 100)")
+        return with_crowd_floor(make_policy(inner, scenario), scenario, k, spec)
     if spec == "static" or spec.startswith("static:"):
         return _static(spec, scenario)
     if spec == "ray-default":

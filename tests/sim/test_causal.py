@@ -62,3 +62,15 @@ def test_a_policy_that_cannot_see_the_crowd_holds_less_than_it_needs_and_misses(
     safe = simulate(sc, crowd, make_policy("headroom:2.5", sc), 4)
     assert _fleets_by_window(safe)[int(T0 / sc.control_interval_s) - 1][1] >= need
     assert float(safe.summary()["slo_attainment"]) >= sc.slo.target
+
+
+def test_a_crowd_floor_makes_the_forecasting_rule_hold_what_the_crowd_needs() -> None:
+    sc, curve = _case()
+    _, crowd = surprise_arrivals(RATE, curve, DURATION, 4)
+    best, _ = least_standing_fleet(sc, crowd, T0, 4, candidate_fleets(sc, 2 * 3 * RATE))
+    assert best is not None
+    plain = simulate(sc, crowd, make_policy("predictive", sc), 4)
+    floored = simulate(sc, crowd, make_policy("predictive+crowd:2.5", sc), 4)
+    assert _fleets_by_window(floored)[int(T0 / sc.control_interval_s) - 1][1] >= best.fleet["l4"]
+    assert float(floored.summary()["slo_attainment"]) >= sc.slo.target > float(plain.summary()["slo_attainment"])
+    assert any("crowd floor: 2.5x calm" in w.decision.reason for w in floored.windows if w.decision)

@@ -1,0 +1,76 @@
+"""``POLICY+crowd:K``: any policy, never holding less than a K x surge of the calm load needs.
+
+No policy sees a flash crowd coming, and a replica takes minutes to start, so
+the SLO through a sudden surge is kept only by capacity already running
+(``bench/causal_bound.py``: on ``default`` a 3x crowd over 300 req/s needs 5
+L4s standing when it starts, whatever the policy does next). Forecasting rules
+and trained policies size for the load they expect and drop such insurance;
+this wrapper puts it back as a floor, the way a guardrail bounds a decision:
+
+- the calm load is the median window rate of the last ``CALM_S`` (bursts
+  shorter than half of it do not move it, so the floor does not chase them);
+- the floor is the fleet that carries K x that load within the SLO, grown from
+  the inner policy's own fleet, cheapest pool first (``headroom``'s fill);
+- where the inner fleet already carries it, the inner decision stands as is.
+
+K is the surge a team must absorb without missing the SLO, and it has a price:
+holding it costs what the standing fleet costs, on calm days too.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from autotune.capacity import fill_fleet, pooled_capacity
+from autotune.policies.headroom import HeadroomPolicy, make_headroom
+from autotune.policies.types import Decision, Observation, Policy, PolicyState
+from autotune.scenario import Scenario
+
+CALM_S = 600.0
+# The surge ``autotune whatif`` prices by default: on ``default`` and ``mixed`` 2.5x the calm load holds the
+# standing fleet a 3x flash crowd needs (bench/causal_bound.py: 5 L4s at 300 req/s), the fleets rounding up.
+CROWD_DEFAULT = 2.5
+
+
+def calm_load(rates: list[float]) -> float:
+    """Median of the recent window rates: the load that bursts return to (0 before any window)."""
+    return statistics.median(rates) if rates else 0.0
+
+
+@dataclass(frozen=True)
+class CrowdFloor:
+    inner: Policy
+    rule: HeadroomPolicy  # pools, capacities and the cheapest-first fill
+    factor: float
+    calm_windows: int
+    name: str
+
+    @property
+    def first(self) -> Decision | None:
+        return getattr(self.inner, "first", None)
+
+    def initial_state(self) -> PolicyState:
+        return {"inner": self.inner.initial_state(), "rates": []}
+
+    def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
+        decision, inner_state = self.inner.decide(obs, state["inner"])
+        rates = (list(state["rates"]) + [obs.arrival_rate])[-self.calm_windows:]
+        new_state = {"inner": inner_state, "rates": rates}
+        need = self.factor * calm_load(rates)
+        held = {p.name: decision.replicas.get(p.name, p.target) for p in obs.pools}
+        if pooled_capacity(held, self.rule.totals, self.rule.groups) >= need - 1e-6:
+            return decision, new_state
+        start = {name: held.get(name, 0) for name in self.rule.order}
+        top = {name: max(self.rule.max_replicas[name], start[name]) for name in self.rule.order}
+        grown = fill_fleet([need] * len(self.rule.order), self.rule.order, self.rule.totals, start, top,
+                           self.rule.groups)
+        replicas = {**held, **grown}
+        why = (f"{decision.reason}; crowd floor: {self.factor:g}x calm {calm_load(rates):.0f} req/s = {need:.0f} "
+               f"req/s -> " + ", ".join(f"{n}: {replicas[n]}" for n in self.rule.order if replicas[n] != held[n]))
+        return Decision(replicas, why, dict(decision.batch_size)), new_state
+
+
+def with_crowd_floor(inner: Policy, scenario: Scenario, factor: float, name: str) -> CrowdFloor:
+    step = scenario.control_interval_s
+    return CrowdFloor(inner, make_headroom(scenario), factor, max(1, round(CALM_S / step)), name)
