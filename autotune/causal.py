@@ -7,14 +7,19 @@ the same request for request before ``t0``, so the simulator (same seed) shows
 any policy the same observations, and a policy that decides from what it has
 seen (every policy here but the oracles) holds the same fleet at ``t0`` on both.
 
-:func:`least_standing_fleet` finds the cheapest fleet that, held until ``t0``
-and then told to grow to every pool's quota at ``t0`` itself (before a causal
-policy could even see the crowd, so no policy reacts sooner), keeps the SLO
-target. A policy that holds a cheaper fleet at ``t0`` misses the target on the
-crowd whatever it does next (more capacity, sooner, never lowers attainment
-here: checked on the way, since the search walks fleets by price). A policy
-that does not know when the crowd comes must hold that fleet at every moment
-it could come, on the calm load too: that is the bound's price.
+:func:`least_standing_fleet` finds the cheapest fleet that, held until ``t0``,
+keeps the SLO target under the best of the strongest responses at ``t0`` itself
+(before a causal policy could even see the crowd): every pool of one GPU type
+to its quota, for each type, or every pool to its quota (:func:`responses`;
+every pool is not always best, since a slow GPU that takes its share of the
+router's requests can lower attainment). A policy that holds a cheaper fleet
+at ``t0`` misses the target on the crowd unless some other response beats
+these. A policy that does not know when the crowd comes must hold that fleet at
+every moment it could come, on the calm load too: that is the bound's price.
+
+:func:`cold_start_best` is the same question at the start of a run: the best
+of those responses from the scenario's initial fleet at the first decision.
+Where it misses the target, no causal policy that starts cold keeps it.
 """
 
 from __future__ import annotations
@@ -54,14 +59,14 @@ def surprise_arrivals(calm_rate: float, curve: np.ndarray, duration_s: float,
 
 
 @dataclass(frozen=True)
-class HoldThenAll:
-    """Hold ``fleet`` from the start; from ``t0`` on, every pool at its quota: the best any response can do."""
+class HoldThenGrow:
+    """Hold ``fleet`` from the start; from ``t0`` on, ``grown`` (a response to a surprise at ``t0``)."""
 
     fleet: Mapping[str, int]
-    quota: Mapping[str, int]
+    grown: Mapping[str, int]
     batch: Mapping[str, int]
     t0: float
-    name: str = "hold-then-all"
+    name: str = "hold-then-grow"
 
     @property
     def first(self) -> Decision:
@@ -73,7 +78,35 @@ class HoldThenAll:
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         if obs.time_s < self.t0 - 1e-9:
             return self.first, state
-        return Decision(dict(self.quota), f"all from {self.t0:g} s", dict(self.batch)), state
+        return Decision(dict(self.grown), f"grown from {self.t0:g} s", dict(self.batch)), state
+
+
+def responses(scenario: Scenario, fleet: Mapping[str, int]) -> list[dict[str, int]]:
+    """The strongest answers to a surprise from ``fleet``: each GPU type's pools to their quotas, or all pools."""
+    pools = scenario.runtime_pools()
+    out: list[dict[str, int]] = []
+    for gpu in sorted({p.spec.instance for p in pools}):
+        grown = {p.name: p.spec.max_replicas if p.spec.instance == gpu else fleet.get(p.name, 0) for p in pools}
+        if grown not in out:
+            out.append(grown)
+    every = {p.name: p.spec.max_replicas for p in pools}
+    return out + ([every] if every not in out else [])
+
+
+def best_response(scenario: Scenario, arrivals: Arrivals, fleet: Mapping[str, int], t0: float,
+                  seed: int) -> SimResult:
+    """The run of :func:`responses` that keeps the most requests within the SLO, ``fleet`` held until ``t0``."""
+    batch = make_headroom(scenario).batch
+    runs = [simulate(scenario, arrivals, HoldThenGrow(fleet, grown, batch, t0), seed)
+            for grown in responses(scenario, fleet)]
+    return max(runs, key=lambda r: float(r.summary()["slo_attainment"]))
+
+
+def cold_start_best(scenario: Scenario, arrivals: Arrivals, seed: int) -> float:
+    """Attainment of the best response from the initial fleet at the first decision: a cold start's ceiling."""
+    init = {p.name: p.initial_replicas for p in scenario.pools}
+    res = best_response(scenario, arrivals, init, scenario.control_interval_s, seed)
+    return float(res.summary()["slo_attainment"])
 
 
 @dataclass(frozen=True)
@@ -81,7 +114,7 @@ class StandingFleet:
     fleet: dict[str, int]
     usd_per_hour: float
     capacity: float  # req/s it carries within the SLO by the capacity model
-    attainment: float  # on the surprise, held until t0 and then all
+    attainment: float  # on the surprise, held until t0, then the best response
     result: SimResult
 
 
@@ -111,11 +144,9 @@ def least_standing_fleet(scenario: Scenario, surprise: Arrivals, t0: float, seed
     Walks ``fleets`` by price and stops at the first that keeps it; the tried
     ones are returned so a caller can show the attainment rising with the fleet.
     """
-    rule = make_headroom(scenario)
-    quota = {p.name: p.spec.max_replicas for p in scenario.runtime_pools()}
     tried: list[StandingFleet] = []
     for fleet, cap in fleets:
-        res = simulate(scenario, surprise, HoldThenAll(fleet, quota, rule.batch, t0), seed)
+        res = best_response(scenario, surprise, fleet, t0, seed)
         got = StandingFleet(fleet, hourly(scenario, fleet), cap, float(res.summary()["slo_attainment"]), res)
         tried.append(got)
         if got.attainment >= scenario.slo.target:
