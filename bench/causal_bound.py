@@ -19,7 +19,7 @@ policy does not. This measures how far apart those are (``autotune.causal``):
 
     .venv/bin/python bench/causal_bound.py --scenario default --policy predictive --policy policies/default.zip
 
-writes ``bench/results/causal_bound-<scenario>.json``.
+writes ``bench/results/causal_bound-<scenario>.json`` (``-<rate>`` added for another ``--rate``).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
               f"the oracle's ${float(rows['oracle']['crowd_cost']):.2f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"causal_bound-{base.name}.json"
+    path = out / f"causal_bound-{base.name}{'' if args.rate == 300.0 else f'-{args.rate:g}'}.json"
     path.write_text(json.dumps({"command": " ".join(["bench/causal_bound.py", *(argv or sys.argv[1:])]),
                                 "scenario": base.name, "least_standing_fleet": least, "policies": rows,
                                 "summary": summary, "seconds": time.monotonic() - t_start}, indent=1))

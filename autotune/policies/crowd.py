@@ -28,9 +28,10 @@ from autotune.policies.types import Decision, Observation, Policy, PolicyState
 from autotune.scenario import Scenario
 
 CALM_S = 600.0
-# The surge ``autotune whatif`` prices by default: on ``default`` and ``mixed`` 2.5x the calm load holds the
-# standing fleet a 3x flash crowd needs (bench/causal_bound.py: 5 L4s at 300 req/s), the fleets rounding up.
-CROWD_DEFAULT = 2.5
+# The surge ``autotune whatif`` prices by default: the benchmark's flash crowds are 3x. A lower K kept them at
+# 300 req/s only because fleets round up to whole GPUs (2.5 x 300 needs 5 L4s, which carry 896 req/s); at
+# 1000 req/s a 3x crowd needs 17 L4s and 2.5x holds 14 (bench/causal_bound.py --rate 1000: 79.7%).
+CROWD_DEFAULT = 3.0
 
 
 def calm_load(rates: list[float]) -> float:

@@ -83,6 +83,9 @@ class OraclePolicy:
     interval_s: float
     plan: tuple[Decision, ...]
     name: str = "oracle"
+    # The instant bound starts with its first fleet ready; the plan that pays start-up delays starts from the
+    # scenario's initial fleet, as every policy does, and asks for its first fleet at t=0 (subject to them).
+    start_warm: bool = True
 
     def initial_state(self) -> PolicyState:
         return {}
@@ -145,5 +148,6 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) 
             {p.name: b for p, (b, _) in zip(pools, chosen)},
         ))
     if start_up:
-        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup")
+        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup",
+                            start_warm=False)
     return OraclePolicy(step, tuple(plan))

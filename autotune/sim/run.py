@@ -97,12 +97,14 @@ def simulate(scenario: Scenario, arrivals: Arrivals, policy: Policy, seed: int,
     """Replay ``arrivals`` under ``policy``: decide at the end of every control window.
 
     The run starts with the scenario's initial fleet, or with ``first`` (by default the
-    policy's own ``first`` decision, if it has one: a static fleet, the oracle's plan), warm.
+    policy's own ``first`` decision, if it has one: a static fleet, the oracle's plan), warm
+    unless the policy says ``start_warm = False`` (then ``first`` is asked for at t=0 from the
+    initial fleet, paying start-up delays: ``oracle-startup``).
     """
     sim = ClusterSim(scenario, arrivals, seed, config)
     first = first if first is not None else getattr(policy, "first", None)
     if first is not None:
-        sim.apply(clamp_to_bounds(first, scenario.pools).decision, warm=True)
+        sim.apply(clamp_to_bounds(first, scenario.pools).decision, warm=getattr(policy, "start_warm", True))
     state = policy.initial_state()
     end = arrivals.duration_s + scenario.drain_s
     step = scenario.control_interval_s

@@ -156,7 +156,7 @@ def test_dry_run_decides_but_changes_nothing() -> None:
     assert decs[0]["actions"] == ["(dry run) scale l4: 2 -> 3"] and decs[0]["dry_run"]
 
 
-@pytest.mark.parametrize("policy", ["headroom", "burst", "predictive", "predictive+crowd:2.5"])
+@pytest.mark.parametrize("policy", ["headroom", "burst", "predictive", "predictive+crowd:3"])
 def test_autotunes_rules_drive_the_loop_with_persistable_state(policy: str) -> None:
     ctl, cluster, _, log = _controller(policy=policy)
     cluster.rate = 12.0  # req/s: a few live-demo replicas' worth

@@ -38,13 +38,13 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path, ca
     out = tmp_path / "r.csv"
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
     rows = {r["policy"]: r for r in csv.DictReader(out.open())}
-    assert list(rows) == ["static", "ray-default", "hpa", "predictive", "predictive+crowd:2.5", "rl:default",
+    assert list(rows) == ["static", "ray-default", "hpa", "predictive", "predictive+crowd:3", "rl:default",
                           "oracle-startup", "oracle"]
     # the first answer a user gets: autotune's rule keeps the SLO for less than Ray's
     assert float(rows["predictive"]["cost_usd"]) < 0.6 * float(rows["ray-default"]["cost_usd"])
     assert float(rows["predictive"]["slo_attainment"]) >= 0.99
     # and what insuring it against a surprise crowd costs: more than the rule, still less than Ray's
-    insured = rows["predictive+crowd:2.5"]
+    insured = rows["predictive+crowd:3"]
     assert float(insured["slo_attainment"]) >= 0.99
     assert float(rows["predictive"]["cost_usd"]) < float(insured["cost_usd"]) < float(rows["ray-default"]["cost_usd"])
     # foresight that pays the start-up delays keeps the SLO too, for more than the instant bound, less than the rule
