@@ -13,13 +13,16 @@ keeps the SLO target under the best of the strongest responses at ``t0`` itself
 to its quota, for each type, or every pool to its quota (:func:`responses`;
 every pool is not always best, since a slow GPU that takes its share of the
 router's requests can lower attainment). A policy that holds a cheaper fleet
-at ``t0`` misses the target on the crowd unless some other response beats
-these. A policy that does not know when the crowd comes must hold that fleet at
-every moment it could come, on the calm load too: that is the bound's price.
+of those the rules hold (cheapest pools first) at ``t0`` misses the target on
+the crowd unless some other response beats these. A policy that does not know
+when the crowd comes must hold that fleet at every moment it could come, on the
+calm load too: that is the bound's price.
 
 :func:`cold_start_best` is the same question at the start of a run: the best
 of those responses from the scenario's initial fleet at the first decision.
-Where it misses the target, no causal policy that starts cold keeps it.
+Where it misses the target, no causal policy that starts cold keeps it, to within
+the tenth of a point by which routing and service-time draws move as the number
+of replicas started changes.
 """
 
 from __future__ import annotations

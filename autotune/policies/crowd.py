@@ -10,7 +10,9 @@ this wrapper puts it back as a floor, the way a guardrail bounds a decision:
 - the calm load is the median window rate of the last ``CALM_S`` (bursts
   shorter than half of it do not move it, so the floor does not chase them);
 - the floor is the fleet that carries K x that load within the SLO, grown from
-  the inner policy's own fleet, cheapest pool first (``headroom``'s fill);
+  the inner policy's own fleet, cheapest pool first (``headroom``'s fill),
+  counted at each pool's best batch size (what the rules run; an inner policy
+  that runs smaller batches gets less from the same fleet);
 - where the inner fleet already carries it, the inner decision stands as is.
 
 K is the surge a team must absorb without missing the SLO, and it has a price:
