@@ -11,6 +11,8 @@ import json
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -41,6 +43,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("--metrics-host", default="127.0.0.1", help="address to serve autotune's own metrics on")
     c.add_argument("--log", help="append one JSON line per decision to this file (default: stdout)")
     c.add_argument("--duration", type=float, help="stop after S seconds (default: run until interrupted)")
+    c.add_argument("--state", metavar="FILE",
+                   help="keep the policy's state in FILE after every decision, and resume it at start-up if the "
+                        "same policy saved it for the same scenario within the last 15 minutes")
     k = c.add_argument_group("KubeRay")
     k.add_argument("--rayservice", metavar="NAMESPACE/NAME",
                    help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
@@ -77,6 +82,13 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     sc = load_scenario(args.scenario)
     policy = make_policy(args.policy, sc)
     probe_policy(policy, sc)
+    state_path, resumed = None, None
+    if args.state:
+        from autotune.live.saved_state import load_state
+
+        state_path = Path(args.state)
+        resumed, note = load_state(state_path, policy.name, sc.name, time.time())
+        console.print(note)
     interval = args.interval if args.interval is not None else sc.control_interval_s
     _positive("--interval", interval)
     _positive("--sample-interval", args.sample_interval)
@@ -126,7 +138,8 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
                            guards=GuardConfig(args.max_step_up, args.max_step_down, args.up_cooldown,
                                               args.down_cooldown))
     actuator = _kuberay(args, app) if args.rayservice else ServeActuator(api, app)
-    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics)
+    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics,
+                     state_path=state_path, resumed=resumed)
 
     def close() -> None:
         client.close()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from autotune.live import promtext as pt
@@ -22,6 +23,7 @@ from autotune.live.guards import GuardConfig, GuardMemory, guard, record_changes
 from autotune.live.http import RequestRejected, Unreachable
 from autotune.live.observe import Sample, build_observation
 from autotune.live.own_metrics import ControllerMetrics
+from autotune.live.saved_state import Saved, save_state
 from autotune.live.serve_state import AppState
 from autotune.policies.static import StaticPolicy
 from autotune.policies.types import Decision, Observation, Policy, PoolObs
@@ -66,7 +68,8 @@ class Controller:
                  fetch_state: Callable[[], AppState | None], scrape: Callable[[], pt.Scrape],
                  actuator: Actuator, log: Callable[[dict[str, Any]], None],
                  metrics: ControllerMetrics | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 state_path: Path | None = None, resumed: Saved | None = None) -> None:
         self.cfg = cfg
         self.scenario = scenario
         self.policy = policy
@@ -77,10 +80,13 @@ class Controller:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
-        self.policy_state = policy.initial_state()
+        self.policy_state = resumed.state if resumed else policy.initial_state()
+        self.state_path = state_path
         self.memory = GuardMemory()
         self.samples: list[Sample] = []
         self.start = clock()
+        # Policy time goes on from a resumed state's last decision (states may hold times: Ray's look-back).
+        self.time_offset = resumed.t if resumed else 0.0
         self.last_decision_t = self.start
         self.seen_dead: dict[str, set[str]] = {}
         self.prev_live: dict[str, int] = {}
@@ -153,7 +159,8 @@ class Controller:
             self._emit(rec)
             return rec
         preempted, died = self._preemptions(state)
-        obs = build_observation(self.scenario, self.cfg.app, state, window, now - self.start, window_s, preempted)
+        obs = build_observation(self.scenario, self.cfg.app, state, window, now - self.start + self.time_offset,
+                                window_s, preempted)
         current = {p.name: state.deployments[p.name].target for p in self.scenario.pools
                    if p.name in state.deployments}
         if not obs.is_finite() and not isinstance(self.policy, StaticPolicy):
@@ -166,6 +173,8 @@ class Controller:
             except Exception as e:  # noqa: BLE001 - a failing policy must not stop the controller
                 rec["errors"].append(self._error("policy", repr(e)))
                 decision = self._hold(current, "policy failed: hold")
+            else:
+                self._save(now, obs.time_s, rec)
         g = guard(decision, obs, current, self.scenario.pools, now, self.memory, self.cfg.guards)
         rec.update(observation=obs_record(obs), reason=decision.reason,
                    decision={"replicas": dict(decision.replicas), "batch_size": dict(decision.batch_size)},
@@ -190,6 +199,15 @@ class Controller:
             self.metrics.record(self.policy.name, obs, g.decision, batch, self.prices, bool(g.notes))
         self._emit(rec)
         return rec
+
+    def _save(self, now: float, t: float, rec: dict[str, Any]) -> None:
+        """Keep the policy state on disk (``--state``); a failed write is logged, and the loop goes on."""
+        if self.state_path is None:
+            return
+        try:
+            save_state(self.state_path, self.policy.name, self.scenario.name, now, t, self.policy_state)
+        except (OSError, TypeError, ValueError) as e:
+            rec["errors"].append(self._error("state", f"{self.state_path}: {e}"))
 
     def _emit(self, rec: dict[str, Any]) -> None:
         self.log(_clean(rec))

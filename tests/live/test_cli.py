@@ -37,6 +37,17 @@ def test_control_rejects_a_bad_policy_file(tmp_path: Path, capsys: pytest.Captur
     assert "broken.zip" in capsys.readouterr().out
 
 
+def test_control_rejects_a_state_file_saved_by_another_policy(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"policy": "hpa", "scenario": "live-demo", "saved_at": time.time(), "t": 5.0,
+                                 "policy_state": {}}))
+    assert run_cli("control", "--metrics-port", "0", "--policy", "predictive", "--state", str(state)) == 2
+    out = capsys.readouterr().out
+    assert "state.json" in out and "policy" in out and "'hpa'" in out
+    assert json.loads(state.read_text())["policy"] == "hpa"  # left as it was
+
+
 def test_control_starts_and_keeps_running_with_the_dashboard_down(tmp_path: Path) -> None:
     log = tmp_path / "d.jsonl"
     t = time.monotonic()
@@ -45,6 +56,17 @@ def test_control_starts_and_keeps_running_with_the_dashboard_down(tmp_path: Path
     assert time.monotonic() - t < 30
     decisions = [r for r in read_jsonl(log) if r["event"] == "decision"]
     assert decisions and all(r["errors"][0]["cause"] == "dashboard" for r in decisions)
+
+
+def test_control_keeps_and_resumes_its_policy_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log, state = tmp_path / "d.jsonl", tmp_path / "state.json"
+    # With the dashboard down it holds and asks no policy, so seed a state as a previous run would have left it.
+    state.write_text(json.dumps({"policy": "predictive", "scenario": "live-demo", "saved_at": time.time(), "t": 40.0,
+                                 "policy_state": {"rates": [3.0] * 8, "ratios": [], "lead_ratios": {}}}))
+    assert run_cli("control", "--serve-address", DEAD, "--prometheus-url", DEAD + "/metrics", "--interval", "0.3",
+                   "--metrics-port", "0", "--duration", "0.7", "--log", str(log), "--policy", "predictive",
+                   "--state", str(state)) == 0
+    assert "resumed the policy state saved" in capsys.readouterr().err
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
