@@ -144,7 +144,7 @@ def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, policy: st
     warm_up(cluster.http_url)
     client = RetryingClient(timeout_s=5.0)
     api = ServeAPI(cluster.dashboard_url, client)
-    log_path = log_dir / f"side_by_side_decisions_{policy.replace('/', '_')}.jsonl"
+    log_path = log_dir / f"side_by_side_decisions_{policy.replace('/', '_').replace(':', '_')}.jsonl"
     with open(log_path, "w") as fh:
         def log(rec: dict[str, Any]) -> None:
             fh.write(json.dumps(rec) + "\n")
