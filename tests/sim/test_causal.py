@@ -84,7 +84,7 @@ def test_the_strongest_responses_grow_one_gpu_type_at_a_time_or_all() -> None:
 
 
 def test_a_burst_in_the_first_start_up_is_out_of_every_causal_policys_reach() -> None:
-    sc = load_scenario("default").model_copy(update={"control_interval_s": 10.0})
+    sc = load_scenario("default")  # decides every 10 s; an L4 takes 145 s to start
     curve = np.full(600, RATE)
     curve[20:80] = 3 * RATE  # a 3x burst from 20 s to 80 s: before anything asked for at 10 s can start
     calm, burst = surprise_arrivals(RATE, curve, 600.0, 2)
