@@ -12,9 +12,9 @@ keeps the SLO target under the best of the strongest responses at ``t0`` itself
 (before a causal policy could even see the crowd): every pool of one GPU type
 to its quota, for each type, or every pool to its quota (:func:`responses`;
 every pool is not always best, since a slow GPU that takes its share of the
-router's requests can lower attainment). A policy that holds a cheaper fleet
-of those the rules hold (cheapest pools first) at ``t0`` misses the target on
-the crowd unless some other response beats these. A policy that does not know
+router's requests can lower attainment). The fleets are the oracle's menu, so a
+cheaper fleet carries less within the SLO: a policy that holds one at ``t0``
+misses the target on the crowd unless some other response beats these. A policy that does not know
 when the crowd comes must hold that fleet at every moment it could come, on the
 calm load too: that is the bound's price.
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import pooled_capacity
 from autotune.policies.headroom import make_headroom
+from autotune.policies.oracle import scenario_menu
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 from autotune.sim.run import SimResult, simulate
@@ -122,16 +122,13 @@ class StandingFleet:
 
 
 def candidate_fleets(scenario: Scenario, up_to: float) -> list[tuple[dict[str, int], float]]:
-    """The fleets the rules would hold for growing needs (cheapest pools first), with their capacity, by price."""
-    rule = make_headroom(scenario)
-    seen: dict[tuple[tuple[str, int], ...], tuple[dict[str, int], float]] = {}
-    need = 1.0
-    while need <= up_to:
-        d = rule.fleet(need, "")
-        fleet = {k: int(v) for k, v in d.replicas.items()}
-        seen.setdefault(tuple(sorted(fleet.items())), (fleet, pooled_capacity(fleet, rule.totals, rule.groups)))
-        need *= 1.02
-    return sorted(seen.values(), key=lambda fc: hourly(scenario, fc[0]))
+    """The oracle's menu (every fleet worth buying, cheapest first, capacity rising), up to the first fleet that
+    carries ``up_to`` req/s within the SLO: (fleet, capacity) pairs."""
+    fleets, have = scenario_menu(scenario)
+    names = [p.name for p in scenario.runtime_pools()]
+    last = min(int(np.searchsorted(have, up_to)), len(have) - 1)
+    return [({n: int(k) for n, k in zip(names, row, strict=True)}, float(c))
+            for row, c in zip(fleets[:last + 1], have[:last + 1], strict=True)]
 
 
 def hourly(scenario: Scenario, fleet: Mapping[str, int]) -> float:

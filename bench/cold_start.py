@@ -48,10 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, float | str]] = []
     print(f"{'case':>22} {'oracle':>8} {'cold-start ceiling':>19}  " + "  ".join(f"{k:>22}" for k in results))
     for case in cases(sc0, False):
-        oracle = {k: float(v[case.name]["oracle_slo"]) for k, v in results.items() if case.name in v}
         row: dict[str, float | str] = {"case": case.name}
-        if oracle:
-            row["oracle_slo"] = next(iter(oracle.values()))
+        if results:  # every rl_eval file has the same oracle run for a case
+            row["oracle_slo"] = float(next(iter(results.values()))[case.name]["oracle_slo"])
         row["cold_start_ceiling"] = cold_start_best(case.scenario, build_arrivals(case.scenario, case.seed,
                                                                                   case.options), case.seed)
         for k, v in results.items():

@@ -116,12 +116,24 @@ def started_early(plan: list[Decision], leads: dict[str, int]) -> list[Decision]
     return out
 
 
-def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) -> OraclePolicy:
+def _sizing(scenario: Scenario) -> tuple[list[PoolRuntime], list[tuple[int, float]], list[tuple[float, ...]]]:
+    """Pools, each pool's (best batch, per-replica SLO capacity), and its SLO capacity by fleet size."""
     pools = scenario.runtime_pools()
     chosen = [_best_batch(scenario, p) for p in pools]
-    caps = [c for _, c in chosen]
     totals = [fleet_capacity(scenario, p, b, fleet_size_limit(scenario, p)) if c > 0 else (0.0,)
               for p, (b, c) in zip(pools, chosen)]
+    return pools, chosen, totals
+
+
+def scenario_menu(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fleet_menu` for ``scenario``'s pools: every fleet worth buying, cheapest first, with its capacity."""
+    pools, chosen, totals = _sizing(scenario)
+    return fleet_menu(pools, [c for _, c in chosen], totals, gpu_groups(scenario))
+
+
+def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) -> OraclePolicy:
+    pools, chosen, totals = _sizing(scenario)
+    caps = [c for _, c in chosen]
     groups = gpu_groups(scenario)
     menu = fleet_menu(pools, caps, totals, groups)
     step = scenario.control_interval_s
