@@ -28,7 +28,7 @@ Two action kinds (the model card's ``action.kind``):
 - ``absolute`` (earlier cards, no ``kind``): per pool, pick the multiplier
   itself every window (:data:`MULTIPLIERS`), or hold the current target.
 
-Two sizings (the card's ``features.sizing``), the load every headroom multiplies:
+Sizings (the card's ``features.sizing``), the load every headroom multiplies:
 
 - ``forecast`` (cards without it): the ``headroom`` rule's forecast of the
   last windows. The network sees 5 minutes of history, so a burst from longer
@@ -43,6 +43,12 @@ Two sizings (the card's ``features.sizing``), the load every headroom multiplies
   actual/predicted ratios; :mod:`autotune.policies.predictive`); two more
   features (the margin and the size over the forecast). Levels start at 1.0,
   so the untrained ``fill`` policy is the ``predictive`` rule.
+- ``crowd``: the larger of the ``predictive`` size and ``crowd_factor`` x the
+  calm load (the median window rate of the last 10 minutes,
+  :mod:`autotune.policies.crowd`); three more features (the two of
+  ``predictive`` and that floor over the forecast). The untrained ``fill``
+  policy is ``predictive+crowd:K``, and a level below 1.0 trades the insurance
+  against a surprise surge for dollars, which is what training can learn.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import numpy as np
 from autotune.capacity import capacity_table, fill_fleet, fleet_capacity, fleet_size_limit, gpu_groups, replicas_for
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
+from autotune.policies.crowd import CALM_S, CROWD_DEFAULT, calm_load
 from autotune.policies.headroom import forecast
 from autotune.policies.predictive import history as predictive_history
 from autotune.policies.predictive import margin, predict, record
@@ -87,7 +94,8 @@ INITIAL_LEVEL = 1.2
 ACTION_KIND = "moves"  # what training produces now; cards without ``action.kind`` are "absolute"
 ACTION_KINDS: tuple[str, ...] = ("moves", "fill", "absolute")
 LEVEL_KINDS = ("moves", "fill")  # kinds that keep a headroom level per pool in the policy state
-SIZINGS: tuple[str, ...] = ("forecast", "burst", "predictive")
+SIZINGS: tuple[str, ...] = ("forecast", "burst", "predictive", "crowd")
+PREDICTIVE_SIZINGS = ("predictive", "crowd")  # sizings that keep the predictive rule's trend and margin
 SIZING = "forecast"  # cards without ``features.sizing``
 GLOBAL_FEATURES = N_RATES + 15
 POOL_FEATURES = 13  # + 1 (the pool's headroom level) for ``moves``
@@ -115,6 +123,8 @@ class FeatureContext:
     memory_windows: int = 180
     fit_windows: int = N_HISTORY  # ``predictive`` sizing: trend fit and start-up lead, in windows
     lead_windows: int = 15
+    crowd_factor: float = CROWD_DEFAULT  # ``crowd`` sizing: the surge over the calm load it insures at level 1.0
+    calm_windows: int = 60  # ``crowd`` sizing: windows the calm load is the median of
     # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
     totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
     gpu: tuple[str, ...] = ()  # per pool, its GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
@@ -129,21 +139,22 @@ class FeatureContext:
 
     @property
     def global_features(self) -> int:
-        return GLOBAL_FEATURES + 2 * (self.sizing != "forecast")
+        return GLOBAL_FEATURES + 2 * (self.sizing != "forecast") + (self.sizing == "crowd")
 
     @property
     def history(self) -> int:
         """Rate windows kept in the state: the features' history, or the burst base before this window."""
         if self.sizing == "burst":
             return max(N_HISTORY, self.base_windows + 1)
-        if self.sizing == "predictive":
-            return max(N_HISTORY, predictive_history(self.fit_windows, self.lead_windows))
+        if self.sizing in PREDICTIVE_SIZINGS:
+            calm = self.calm_windows if self.sizing == "crowd" else 0
+            return max(N_HISTORY, predictive_history(self.fit_windows, self.lead_windows), calm)
         return N_HISTORY
 
     @property
     def initial_level(self) -> float:
         """Where levels start: 1.2x the forecast, or the predictive rule's own size (its margin is learnt)."""
-        return 1.0 if self.sizing == "predictive" else INITIAL_LEVEL
+        return 1.0 if self.sizing in PREDICTIVE_SIZINGS else INITIAL_LEVEL
 
     @property
     def obs_size(self) -> int:
@@ -187,8 +198,18 @@ def sizing_of(card: dict) -> str:
     return str(sizing)
 
 
+def crowd_factor_of(card: dict) -> float:
+    """The surge a ``crowd``-sized policy insures at level 1.0, from its model card."""
+    feats = card.get("features") or {}
+    v = feats.get("crowd_factor", CROWD_DEFAULT) if isinstance(feats, dict) else CROWD_DEFAULT
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1.0 <= v <= 100.0:
+        raise ValueError(f"crowd_factor must be a number from 1 to 100 (got {v!r})")
+    return float(v)
+
+
 def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
-                 action_kind: str = ACTION_KIND, sizing: str = SIZING) -> FeatureContext:
+                 action_kind: str = ACTION_KIND, sizing: str = SIZING,
+                 crowd_factor: float = CROWD_DEFAULT) -> FeatureContext:
     caps = capacity_table(scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
@@ -220,6 +241,8 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         memory_windows=memory_windows,
         fit_windows=fit_windows,
         lead_windows=lead_windows,
+        crowd_factor=float(crowd_factor),
+        calm_windows=max(1, round(CALM_S / scenario.control_interval_s)),
         totals=totals,
         gpu=tuple(gpu_groups(scenario)[p.name] for p in rt),
     )
@@ -240,9 +263,7 @@ def initial_state(ctx: FeatureContext) -> PolicyState:
     state: PolicyState = {"rates": [], "preempt": [0.0] * len(ctx.pools), "time_offset_s": 0.0}
     if ctx.action_kind in LEVEL_KINDS:
         state["level"] = initial_levels(ctx)
-    if ctx.sizing == "burst":
-        state["ratios"] = []
-    if ctx.sizing == "predictive":
+    if ctx.sizing == "burst" or ctx.sizing in PREDICTIVE_SIZINGS:
         state["ratios"] = []
     return state
 
@@ -255,7 +276,7 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0)}
     if ctx.sizing == "burst":
         out["ratios"] = remember(rates, state.get("ratios", []), ctx.base_windows, ctx.memory_windows)
-    if ctx.sizing == "predictive":  # as PredictivePolicy.decide
+    if ctx.sizing in PREDICTIVE_SIZINGS:  # as PredictivePolicy.decide
         out["ratios"] = record(rates, state.get("ratios", []), ctx.fit_windows, ctx.lead_windows, ctx.memory_windows)
     return out
 
@@ -269,9 +290,15 @@ def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
     """The load every headroom level multiplies (see the module docstring's sizings)."""
     if ctx.sizing == "burst":
         return burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)[0]
-    if ctx.sizing == "predictive":
-        return margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
+    if ctx.sizing in PREDICTIVE_SIZINGS:
+        size = margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
+        return max(size, crowd_floor_rate(state, ctx)) if ctx.sizing == "crowd" else size
     return forecast_rate(state)
+
+
+def crowd_floor_rate(state: PolicyState, ctx: FeatureContext) -> float:
+    """``crowd`` sizing: the surge over the calm load the untrained policy holds capacity for."""
+    return ctx.crowd_factor * calm_load(list(state["rates"])[-ctx.calm_windows:])
 
 
 def _finite(x: float, default: float) -> float:
@@ -316,8 +343,10 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
     if ctx.sizing == "burst":
         size, ratio, _ = burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)
         g += [ratio / MAX_RATIO, min(size / scale, 5.0)]
-    if ctx.sizing == "predictive":
+    if ctx.sizing in PREDICTIVE_SIZINGS:
         g += [margin(state.get("ratios", [])) / MAX_RATIO, min(sizing_rate(state, ctx) / scale, 5.0)]
+    if ctx.sizing == "crowd":  # where the insurance binds: above the forecast by this much
+        g += [min(crowd_floor_rate(state, ctx) / scale, 5.0)]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
         bs = ctx.batch_sizes[i]

@@ -109,7 +109,11 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
         sizing = F.sizing_of(card)
     except ValueError as e:
         raise InputError(card_path(path), "features.sizing", str(e)) from None
-    ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing)
+    try:
+        crowd = F.crowd_factor_of(card)
+    except ValueError as e:
+        raise InputError(card_path(path), "features.crowd_factor", str(e)) from None
+    ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd)
     if model.observation_space.shape != (ctx.obs_size,):
         raise InputError(path, "observation_space", f"expects {model.observation_space.shape}, "
                                                     f"scenario {scenario.name} gives ({ctx.obs_size},)")

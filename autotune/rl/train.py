@@ -289,7 +289,8 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
         "reward_weights": reward_weights(sc),
         "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
-        "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size},
+        "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
+                     **({"crowd_factor": result.ctx.crowd_factor} if result.ctx.sizing == "crowd" else {})},
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -312,7 +313,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
 
 def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str, Any]:
     """How the network's actions decode (``load_policy`` reads ``kind`` and ``max_down_fraction``)."""
-    # "load" is the forecast or, with features.sizing = burst or predictive, that rule's size.
+    # "load" is the forecast or, with features.sizing = burst, predictive or crowd, that rule's size.
     level_notes = {
         "moves": "per pool: move the headroom level (index into levels) by moves[a], then target = the fewest "
                  "replicas whose SLO capacity at that fleet size covers level * load; the most cost-efficient pool "

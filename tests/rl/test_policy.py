@@ -86,7 +86,9 @@ def test_missing_or_wrong_card_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("section,field,needle", [("action", "kind", "action.kind: unknown action kind 'sideways'"),
-                                                  ("features", "sizing", "features.sizing: unknown sizing 'sideways'")])
+                                                  ("features", "sizing", "features.sizing: unknown sizing 'sideways'"),
+                                                  ("features", "crowd_factor",
+                                                   "features.crowd_factor: crowd_factor must be a number from 1")])
 def test_unknown_action_kind_or_sizing_is_refused(tmp_path: Path, section: str, field: str, needle: str) -> None:
     path = _copy("default", tmp_path)
     card = path.with_suffix(".json")
@@ -280,6 +282,27 @@ def test_predictive_sizing_prior_is_the_predictive_rule(scenario: str) -> None:
     b = simulate(sc, arr, make_policy("predictive", sc), 3)
     assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
     assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+
+
+@pytest.mark.parametrize("scenario", ["default", "mixed-large"])
+def test_crowd_sizing_prior_is_predictive_under_the_crowd_floor(scenario: str) -> None:
+    """With ``sizing: crowd`` the untrained ``fill`` policy decides as ``predictive+crowd:3``; a lower K holds less."""
+    from autotune.rl import features as F
+    from tests.rl.helpers import FixedActionPolicy, stay_action
+
+    sc = load_scenario(scenario)
+    arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
+    ctx = F.make_context(sc, action_kind="fill", sizing="crowd")
+    assert ctx.obs_size == F.make_context(sc, action_kind="fill", sizing="predictive").obs_size + 1
+    assert ctx.crowd_factor == 3.0 and ctx.history >= ctx.calm_windows == 60
+    a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
+    b = simulate(sc, arr, make_policy("predictive+crowd:3", sc), 3)
+    assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
+    assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
+    assert a.summary()["cost_usd"] > simulate(sc, arr, make_policy("predictive", sc), 3).summary()["cost_usd"]
+    two = F.make_context(sc, action_kind="fill", sizing="crowd", crowd_factor=2.0)
+    c = simulate(sc, arr, FixedActionPolicy(two, stay_action(two)), 3)
+    assert c.summary()["cost_usd"] < a.summary()["cost_usd"]
 
 
 @pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x", "predictive:0"])
