@@ -53,6 +53,8 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
     if kind not in F.ACTION_KINDS:
         raise InputError("command line", "--set",
                          f"action_kind must be one of {', '.join(F.ACTION_KINDS)} (got {kind!r})")
+    if sizing == "crowd" and kind != "fill":
+        raise InputError("command line", "--set", f"sizing=crowd needs action_kind=fill (got {kind!r})")
     selection = hyper.get("selection", DEFAULT_HYPER["selection"])
     if selection not in SELECTIONS:
         raise InputError("command line", "--set",

@@ -45,10 +45,13 @@ Sizings (the card's ``features.sizing``), the load every headroom multiplies:
   so the untrained ``fill`` policy is the ``predictive`` rule.
 - ``crowd``: the larger of the ``predictive`` size and ``crowd_factor`` x the
   calm load (the median window rate of the last 10 minutes,
-  :mod:`autotune.policies.crowd`); three more features (the two of
-  ``predictive`` and that floor over the forecast). The untrained ``fill``
-  policy is ``predictive+crowd:K``, and a level below 1.0 trades the insurance
-  against a surprise surge for dollars, which is what training can learn.
+  :mod:`autotune.policies.crowd`); three more features (the rule's margin, its
+  size and that floor, over the forecast). A level multiplies that larger load,
+  but the ``predictive`` size stays a hard minimum (:func:`level_need`): a
+  level below 1.0 trades only the insurance above the forecast for dollars,
+  which is what training can learn, never the forecast itself (a first run
+  that could sized a cold start at half the floor and lost a steep ramp). The
+  untrained ``fill`` policy is ``predictive+crowd:K``.
 """
 
 from __future__ import annotations
@@ -210,6 +213,8 @@ def crowd_factor_of(card: dict) -> float:
 def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
                  action_kind: str = ACTION_KIND, sizing: str = SIZING,
                  crowd_factor: float = CROWD_DEFAULT) -> FeatureContext:
+    if sizing == "crowd" and action_kind != "fill":  # its forecast minimum holds for a fleet, which fill sizes
+        raise ValueError(f"sizing 'crowd' needs action kind 'fill' (got {action_kind!r})")
     caps = capacity_table(scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
@@ -291,9 +296,24 @@ def sizing_rate(state: PolicyState, ctx: FeatureContext) -> float:
     if ctx.sizing == "burst":
         return burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)[0]
     if ctx.sizing in PREDICTIVE_SIZINGS:
-        size = margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
+        size = predictive_size(state, ctx)
         return max(size, crowd_floor_rate(state, ctx)) if ctx.sizing == "crowd" else size
     return forecast_rate(state)
+
+
+def predictive_size(state: PolicyState, ctx: FeatureContext) -> float:
+    """The ``predictive`` rule's size: its margin x the load predicted a start-up ahead."""
+    return margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
+
+
+def level_need(level: float, state: PolicyState, ctx: FeatureContext) -> float:
+    """The req/s a headroom ``level`` asks the fleet to carry.
+
+    ``level`` x the sizing load; with ``crowd`` sizing never less than the
+    ``predictive`` size, so a learnt level can drop insurance, not the forecast.
+    """
+    need = level * sizing_rate(state, ctx)
+    return max(need, predictive_size(state, ctx)) if ctx.sizing == "crowd" else need
 
 
 def crowd_floor_rate(state: PolicyState, ctx: FeatureContext) -> float:
@@ -343,10 +363,11 @@ def features(obs: Observation, state: PolicyState, ctx: FeatureContext) -> np.nd
     if ctx.sizing == "burst":
         size, ratio, _ = burst_size(list(state["rates"]), state.get("ratios", []), ctx.base_windows)
         g += [ratio / MAX_RATIO, min(size / scale, 5.0)]
-    if ctx.sizing in PREDICTIVE_SIZINGS:
+    if ctx.sizing == "predictive":
         g += [margin(state.get("ratios", [])) / MAX_RATIO, min(sizing_rate(state, ctx) / scale, 5.0)]
-    if ctx.sizing == "crowd":  # where the insurance binds: above the forecast by this much
-        g += [min(crowd_floor_rate(state, ctx) / scale, 5.0)]
+    if ctx.sizing == "crowd":  # the hard minimum and the insurance above it, apart
+        g += [margin(state.get("ratios", [])) / MAX_RATIO, min(predictive_size(state, ctx) / scale, 5.0),
+              min(crowd_floor_rate(state, ctx) / scale, 5.0)]
     for i, p in enumerate(obs.pools):
         c = ctx.cap(i, p.batch_size)
         bs = ctx.batch_sizes[i]
@@ -482,11 +503,13 @@ def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
         move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
         levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
         b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
-        needs.append(LEVELS[levels[i]] * rate)
+        needs.append(level_need(LEVELS[levels[i]], state, ctx))
         if not fill:  # each pool sized alone for its own level
             replicas[name] = min(max(replicas_for(needs[-1], ctx.carry(i, b)), ctx.min_replicas[i]),
                                  ctx.max_replicas[i])
         why[i] = f"{name}: {LEVELS[levels[i]]:g}x ({move:+d}) of {rate:.0f} req/s"
+        if needs[-1] > LEVELS[levels[i]] * rate + 1e-9:
+            why[i] += f" (the forecast's {needs[-1]:.0f})"
     if fill:  # as ``headroom`` fills: cheapest first, the replicas of all pools pooled
         carry = {ctx.pools[i]: ctx.carry(i, batch[ctx.pools[i]]) for i in order}
         replicas = fill_fleet(needs, [ctx.pools[i] for i in order], carry, dict(zip(ctx.pools, ctx.min_replicas)),

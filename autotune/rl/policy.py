@@ -113,7 +113,10 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
         crowd = F.crowd_factor_of(card)
     except ValueError as e:
         raise InputError(card_path(path), "features.crowd_factor", str(e)) from None
-    ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd)
+    try:
+        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd)
+    except ValueError as e:
+        raise InputError(card_path(path), "features.sizing", str(e)) from None
     if model.observation_space.shape != (ctx.obs_size,):
         raise InputError(path, "observation_space", f"expects {model.observation_space.shape}, "
                                                     f"scenario {scenario.name} gives ({ctx.obs_size},)")

@@ -183,7 +183,7 @@ def ppo_search_space() -> dict[str, Any]:
         # How strongly the network starts at the 1.2x-headroom rule, and what its actions mean.
         "prior_logit": tune.choice([0.5, 1.0, 2.5]),
         "action_kind": tune.choice(["moves", "absolute"]),  # "fill" equals "moves" on one pool
-        "sizing": tune.choice(list(F.SIZINGS)),
+        "sizing": tune.choice([s for s in F.SIZINGS if s != "crowd"]),  # crowd needs the fill kind
     }
 
 

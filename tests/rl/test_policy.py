@@ -303,6 +303,15 @@ def test_crowd_sizing_prior_is_predictive_under_the_crowd_floor(scenario: str) -
     two = F.make_context(sc, action_kind="fill", sizing="crowd", crowd_factor=2.0)
     c = simulate(sc, arr, FixedActionPolicy(two, stay_action(two)), 3)
     assert c.summary()["cost_usd"] < a.summary()["cost_usd"]
+    # levels only trade the insurance: every level at 0 (after two moves down) still holds the forecast, i.e.
+    # decides as ``predictive``
+    down = [x for i in range(len(ctx.pools)) for x in (F.MOVES.index(-3), int(np.argmax(ctx.capacity[i])))]
+    d = simulate(sc, arr, FixedActionPolicy(ctx, down), 3)
+    p = simulate(sc, arr, make_policy("predictive", sc), 3)
+    fleets = [w.applied.replicas for w in d.windows if w.applied]
+    assert fleets[2:] == [w.applied.replicas for w in p.windows if w.applied][2:]
+    with pytest.raises(ValueError, match="needs action kind 'fill'"):
+        F.make_context(sc, action_kind="moves", sizing="crowd")
 
 
 @pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x", "predictive:0"])

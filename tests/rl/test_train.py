@@ -75,6 +75,7 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--set", "learning_rat=1"], "--set: expected KEY=VALUE"),
                                          (["--set", "action_kind=sideways"], "--set: action_kind must be"),
                                          (["--set", "sizing=psychic"], "--set: sizing must be one of"),
+                                         (["--set", "sizing=crowd"], "--set: sizing=crowd needs action_kind=fill"),
                                          (["--set", "selection=lucky"], "--set: selection must be one of"),
                                          (["--set", "slo_weight=-1"], "--set: slo_weight must be a number")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
