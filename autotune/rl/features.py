@@ -49,8 +49,8 @@ Sizings (the card's ``features.sizing``), the load every headroom multiplies:
   size and that floor, over the forecast). A level multiplies that larger load,
   but the ``predictive`` size stays a hard minimum (:func:`level_need`): a
   level below 1.0 trades only the insurance above the forecast for dollars,
-  which is what training can learn, never the forecast itself (a first run
-  that could sized a cold start at half the floor and lost a steep ramp). The
+  which is what training can learn, never the forecast itself (a first design
+  without that minimum halved a cold start's fleet and lost a steep ramp). The
   untrained ``fill`` policy is ``predictive+crowd:K``.
 """
 

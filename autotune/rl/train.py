@@ -290,7 +290,8 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "reward_weights": reward_weights(sc),
         "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
         "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
-                     **({"crowd_factor": result.ctx.crowd_factor} if result.ctx.sizing == "crowd" else {})},
+                     **({"crowd_factor": result.ctx.crowd_factor, "note": CROWD_NOTE}
+                        if result.ctx.sizing == "crowd" else {})},
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -309,6 +310,10 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "sha256": sha256_file(zip_path),
         **({"command": command} if command else {}),
     }
+
+
+CROWD_NOTE = ("load = max(predictive size, crowd_factor x the median window rate of the last 10 minutes); "
+              "a level's need is max(level * load, predictive size): levels trade the insurance, not the forecast")
 
 
 def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str, Any]:
