@@ -47,7 +47,7 @@ Sizings (the card's ``features.sizing``), the load every headroom multiplies:
   calm load (the median window rate of the last 10 minutes,
   :mod:`autotune.policies.crowd`); three more features (the rule's margin, its
   size and that floor, over the forecast). A level multiplies that larger load,
-  but the ``predictive`` size stays a hard minimum (:func:`level_need`): a
+  but the ``predictive`` size stays a hard minimum (:func:`need_floor`): a
   level below 1.0 trades only the insurance above the forecast for dollars,
   which is what training can learn, never the forecast itself (a first design
   without that minimum halved a cold start's fleet and lost a steep ramp). The
@@ -306,14 +306,15 @@ def predictive_size(state: PolicyState, ctx: FeatureContext) -> float:
     return margin(state.get("ratios", [])) * predict(list(state["rates"]), ctx.fit_windows, ctx.lead_windows)
 
 
-def level_need(level: float, state: PolicyState, ctx: FeatureContext) -> float:
-    """The req/s a headroom ``level`` asks the fleet to carry.
+def need_floor(state: PolicyState, ctx: FeatureContext) -> float:
+    """The least req/s any level asks for: with ``crowd`` sizing the ``predictive`` size, so a learnt level can
+    drop insurance, not the forecast; 0 otherwise."""
+    return predictive_size(state, ctx) if ctx.sizing == "crowd" else 0.0
 
-    ``level`` x the sizing load; with ``crowd`` sizing never less than the
-    ``predictive`` size, so a learnt level can drop insurance, not the forecast.
-    """
-    need = level * sizing_rate(state, ctx)
-    return max(need, predictive_size(state, ctx)) if ctx.sizing == "crowd" else need
+
+def level_need(level: float, rate: float, floor: float) -> float:
+    """The req/s a headroom ``level`` asks the fleet to carry: ``level`` x the sizing ``rate``, at least ``floor``."""
+    return max(level * rate, floor)
 
 
 def crowd_floor_rate(state: PolicyState, ctx: FeatureContext) -> float:
@@ -491,6 +492,7 @@ def _batch_of(ctx: FeatureContext, i: int, bi: int) -> int:
 def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
                    ctx: FeatureContext) -> tuple[Decision, PolicyState]:
     rate = sizing_rate(state, ctx)
+    floor = need_floor(state, ctx)
     levels = list(state.get("level") or initial_levels(ctx))
     fill = ctx.action_kind == "fill"
     replicas: dict[str, int] = {}
@@ -503,7 +505,7 @@ def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
         move = MOVES[min(int(action[2 * i]), len(MOVES) - 1)]
         levels[i] = min(max(levels[i] + move, 0), len(LEVELS) - 1)
         b = batch[name] = _batch_of(ctx, i, int(action[2 * i + 1]))
-        needs.append(level_need(LEVELS[levels[i]], state, ctx))
+        needs.append(level_need(LEVELS[levels[i]], rate, floor))
         if not fill:  # each pool sized alone for its own level
             replicas[name] = min(max(replicas_for(needs[-1], ctx.carry(i, b)), ctx.min_replicas[i]),
                                  ctx.max_replicas[i])
