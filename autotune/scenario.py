@@ -123,6 +123,9 @@ class RewardSpec(_Strict):
     cost_weight: float = Field(default=1.0, ge=0)
     slo_weight: float = Field(default=1.0, ge=0)
     churn_weight: float = Field(default=0.01, ge=0)
+    # The most one window's SLO term can be (before slo_weight). At 10 a window missing all its requests costs as
+    # much as one missing 10% more than its budget; 100 charges deep misses (bursts, flash crowds) near in full.
+    slo_cap: float = Field(default=10.0, gt=0)
 
 
 class TrainingSpec(_Strict):

@@ -10,7 +10,7 @@ what-if summary of the same episode (tests/rl/test_env.py checks it).
 Reward per step (weights from the scenario's ``reward:`` block)::
 
     r = - cost_weight  * cost_usd / ideal_usd
-        - slo_weight   * min(excess / expected / (1 - slo.target), 10)
+        - slo_weight   * min(excess / expected / (1 - slo.target), slo_cap)
         - churn_weight * pools_resized
 
 ``ideal_usd`` is what the window would cost at the episode's mean load on the
@@ -21,8 +21,11 @@ independent of the load level. ``excess`` counts requests finished over the
 SLO plus dropped ones, beyond the window's error budget ((1 - target) of its
 arrivals), so a window within the SLO costs nothing. Dividing by ``1 - target``
 makes missing another 1% of a window (at a 99% SLO) cost as much as paying the
-ideal fleet's price once more; the cap of 10 per window keeps one overloaded
-window (a flash crowd, a backlog) from swamping an episode's return.
+ideal fleet's price once more; the cap per window (``slo_cap``, 10 unless the
+scenario or ``--set slo_cap=`` says otherwise) keeps one overloaded window (a
+flash crowd, a backlog) from swamping an episode's return. At 10 it also makes
+a request missed in a deeply overloaded window far cheaper than one missed at
+the margin, so PPO learns to risk bursts (session 9, docs/rl.md).
 """
 
 from __future__ import annotations
@@ -41,13 +44,12 @@ from autotune.scenario import Scenario, load_scenario
 from autotune.sim.cluster import ClusterSim, Window
 from autotune.workload.arrivals import Arrivals, build_arrivals
 
-SLO_PENALTY_CAP = 10.0
-
 
 def reward_weights(scenario: Scenario) -> dict[str, float]:
     """The weights as the reward uses them (reported in model cards and evaluations)."""
     r = scenario.reward
     return {"cost_weight": r.cost_weight, "slo_weight": r.slo_weight, "churn_weight": r.churn_weight,
+            "slo_cap": r.slo_cap,
             "slo_scale": 1.0 / (1.0 - scenario.slo.target) if scenario.slo.target < 1 else 1000.0}
 
 
@@ -64,12 +66,14 @@ class RayServeClusterEnv(gym.Env):
 
     def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
                  episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
-                 action_kind: str = F.ACTION_KIND, sizing: str = F.SIZING) -> None:
+                 action_kind: str = F.ACTION_KIND, sizing: str = F.SIZING, burst_guard: float = 0.0,
+                 guard_calm_s: float = F.GUARD_CALM_S) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
                 update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
-        self.ctx = F.make_context(self.scenario, action_kind=action_kind, sizing=sizing)
+        self.ctx = F.make_context(self.scenario, action_kind=action_kind, sizing=sizing, burst_guard=burst_guard,
+                                  guard_calm_s=guard_calm_s)
         self.randomize = randomize
         self.episode_s = episode_s
         self.weights = reward_weights(self.scenario)
@@ -181,7 +185,7 @@ class RayServeClusterEnv(gym.Env):
         cost_term = wt["cost_weight"] * info["cost_usd"] / self._ideal_usd
         # Misses within the window's error budget (1 - target of its arrivals) are free.
         excess = max(0.0, info["missed"] - (1.0 - self.scenario.slo.target) * info["arrivals"])
-        slo_term = wt["slo_weight"] * min(excess / self._expected * wt["slo_scale"], SLO_PENALTY_CAP)
+        slo_term = wt["slo_weight"] * min(excess / self._expected * wt["slo_scale"], wt["slo_cap"])
         churn_term = wt["churn_weight"] * resized
         info.update(changed=changed, resized=resized, cost_term=cost_term, slo_term=slo_term, churn_term=churn_term)
         reward = -(cost_term + slo_term + churn_term)

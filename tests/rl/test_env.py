@@ -159,3 +159,24 @@ def test_reward_cost_unit_spills_past_quotas_and_is_unchanged_where_none_binds()
     want = 6 * big.price[spot] + 3 * big.price[l4] + left / caps[a100] * big.price[a100]
     assert F.ideal_usd_per_hour(big, 400.0) == pytest.approx(want)
     assert want > 1.5 * 400.0 * big.best_efficiency()  # what the A100 costs is no longer counted as waste
+
+
+def test_slo_cap_bounds_one_windows_slo_term() -> None:
+    """A fleet far too small misses whole windows: their SLO term is slo_weight x slo_cap, and a higher cap
+    charges them more (the cap is the scenario's, or --set slo_cap)."""
+    sc = load_scenario("default")
+    arr = short_arrivals(sc, "poisson", 900.0, 300.0, seed=3)
+    worst = {}
+    for cap in (10.0, 1000.0):
+        env = RayServeClusterEnv(sc, randomize=False, reward_weights_override={"slo_cap": cap})
+        assert env.weights["slo_cap"] == cap
+        env.reset(seed=0, options={"arrivals": arr, "sim_seed": 3})
+        env._state["level"] = [0] * len(env.ctx.pools)  # every pool at its minimum: one L4 for 900 req/s
+        terms, done = [], False
+        while not done:
+            _, _, done, _, info = env.step(stay_action(env.ctx))
+            terms.append(info["slo_term"])
+        worst[cap] = max(terms)
+    w = sc.reward.slo_weight
+    assert worst[10.0] == pytest.approx(w * 10.0)
+    assert w * 10.0 * 5 < worst[1000.0] <= w * 1000.0
