@@ -41,8 +41,9 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
         except json.JSONDecodeError:
             value = raw
         if key in RewardSpec.model_fields:
-            if not isinstance(value, (int, float)) or value < 0:
-                raise InputError("command line", "--set", f"{key} must be a number >= 0 (got {raw!r})")
+            if not isinstance(value, (int, float)) or value < 0 or (key == "slo_cap" and value <= 0):
+                raise InputError("command line", "--set",
+                                 f"{key} must be a number {'> 0' if key == 'slo_cap' else '>= 0'} (got {raw!r})")
             reward[key] = float(value)
         else:
             hyper[key] = value
@@ -55,6 +56,12 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
                          f"action_kind must be one of {', '.join(F.ACTION_KINDS)} (got {kind!r})")
     if sizing == "crowd" and kind != "fill":
         raise InputError("command line", "--set", f"sizing=crowd needs action_kind=fill (got {kind!r})")
+    try:
+        guard = F.check_burst_guard(hyper.get("burst_guard", 0.0), hyper.get("guard_calm_s", F.GUARD_CALM_S))
+    except ValueError as e:
+        raise InputError("command line", "--set", str(e)) from None
+    if guard[0] and sizing != "crowd":
+        raise InputError("command line", "--set", f"burst_guard needs sizing=crowd (got {sizing!r})")
     selection = hyper.get("selection", DEFAULT_HYPER["selection"])
     if selection not in SELECTIONS:
         raise InputError("command line", "--set",
@@ -64,13 +71,16 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from autotune.cli_common import console
-    from autotune.rl.evaluation import VAL_EPISODES
+    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES
     from autotune.rl.train import train_and_ship
     from autotune.scenario import load_scenario
 
     _positive_int("--timesteps", args.timesteps)
     _positive_int("--eval-every", args.eval_every)
     n_val = VAL_EPISODES if args.val_episodes is None else _positive_int("--val-episodes", args.val_episodes)
+    bursts = VAL_BURSTS if args.val_bursts is None else args.val_bursts
+    if bursts < 0:
+        raise InputError("command line", "--val-bursts", f"must be 0 or more (got {bursts})")
     out = Path(args.out or f"policies/{args.scenario}.zip")
     if out.suffix != ".zip":
         raise InputError("command line", "--out", f"must end in .zip (got {out})")
@@ -78,7 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
     card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, eval_every=args.eval_every,
-                          n_val=n_val, progress=not args.no_progress, hyper=hyper,
+                          n_val=n_val, val_bursts=bursts, progress=not args.no_progress, hyper=hyper,
                           reward=reward or None,
                           log=lambda s: console.print(s, highlight=False),
                           command="autotune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -118,6 +128,9 @@ def register(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=20_000, help="validate against ray-default every N steps")
     p.add_argument("--val-episodes", type=int, default=None,
                    help="validation episodes (seeds 5000+; default: own workload, mmpp, flash, daily, ramp, poisson)")
+    p.add_argument("--val-bursts", type=int, default=None,
+                   help="more MMPP validation episodes after those (seeds 5100+; default 4): the guard keeps the "
+                        "prior's SLO on each")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="hyperparameter or reward weight (repeatable), e.g. --set prior_logit=1.0 "

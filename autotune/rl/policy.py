@@ -114,9 +114,14 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
     except ValueError as e:
         raise InputError(card_path(path), "features.crowd_factor", str(e)) from None
     try:
-        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd)
+        guard = F.burst_guard_of(card)
     except ValueError as e:
-        raise InputError(card_path(path), "features.sizing", str(e)) from None
+        raise InputError(card_path(path), "features.burst_guard", str(e)) from None
+    try:
+        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd, *guard)
+    except ValueError as e:
+        raise InputError(card_path(path), "features.burst_guard" if guard[0] and sizing != "crowd"
+                         else "features.sizing", str(e)) from None
     if model.observation_space.shape != (ctx.obs_size,):
         raise InputError(path, "observation_space", f"expects {model.observation_space.shape}, "
                                                     f"scenario {scenario.name} gives ({ctx.obs_size},)")

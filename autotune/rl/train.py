@@ -24,6 +24,7 @@ from autotune.rl import features as F
 from autotune.rl import workloads as W
 from autotune.rl.env import RayServeClusterEnv, reward_weights
 from autotune.rl.evaluation import (
+    VAL_BURSTS,
     VAL_EPISODES,
     EvalEpisode,
     aggregate,
@@ -51,6 +52,8 @@ DEFAULT_HYPER: dict[str, Any] = {
     "action_kind": F.ACTION_KIND,  # one of F.ACTION_KINDS (features module docstring)
     "sizing": F.SIZING,  # one of F.SIZINGS: the load headroom multiplies (features module docstring)
     "selection": "guarded",  # one of SELECTIONS: which validated checkpoint ships
+    "burst_guard": 0.0,  # sizing=crowd: keep the insurance until guard_calm_s pass without a burst this big (0: off)
+    "guard_calm_s": F.GUARD_CALM_S,
 }
 # How the shipped checkpoint is chosen. "score": the lowest validation score.
 # "guarded": the lowest score among checkpoints whose SLO after the warm-up on
@@ -75,7 +78,8 @@ class TrainResult:
 
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
-                  reward: dict[str, float] | None, gamma: float, action_kind: str, sizing: str) -> Any:
+                  reward: dict[str, float] | None, gamma: float, action_kind: str, sizing: str,
+                  guard: tuple[float, float] = (0.0, F.GUARD_CALM_S)) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -83,7 +87,7 @@ def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
                                              reward_weights_override=reward, action_kind=action_kind,
-                                             sizing=sizing))
+                                             sizing=sizing, burst_guard=guard[0], guard_calm_s=guard[1]))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
@@ -160,7 +164,7 @@ class Selection:
 def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
           eval_every: int = 20_000, n_val: int = VAL_EPISODES, reward: dict[str, float] | None = None,
           progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
-          ) -> TrainResult:
+          val_bursts: int = VAL_BURSTS) -> TrainResult:
     """Train MaskablePPO; keep the checkpoint with the best validation score."""
     import torch
     from sb3_contrib import MaskablePPO
@@ -169,21 +173,23 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     torch.set_num_threads(1)
     h = {**DEFAULT_HYPER, **(hyper or {})}
     h["episode_s"] = h["episode_s"] or scenario.training.episode_s
+    guard = F.check_burst_guard(h["burst_guard"], h["guard_calm_s"])
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
     env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]),
-                        str(h["action_kind"]), str(h["sizing"]))
+                        str(h["action_kind"]), str(h["sizing"]), guard)
     n_steps = int(h["n_steps"])
     model = MaskablePPO(
         "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
         batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
         gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
         policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
-    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]), sizing=str(h["sizing"]))
+    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]), sizing=str(h["sizing"]),
+                         burst_guard=guard[0], guard_calm_s=guard[1])
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
-    episodes = validation_episodes(scenario, n_val)
+    episodes = validation_episodes(scenario, n_val, bursts=val_bursts)
     from autotune.policies.registry import make_policy
 
     refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
@@ -291,7 +297,10 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
         "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
                      **({"crowd_factor": result.ctx.crowd_factor, "note": CROWD_NOTE}
-                        if result.ctx.sizing == "crowd" else {})},
+                        if result.ctx.sizing == "crowd" else {}),
+                     **({"burst_guard": result.ctx.burst_guard,
+                         "guard_calm_s": result.ctx.guard_windows * result.ctx.interval_s, "guard_note": GUARD_NOTE}
+                        if result.ctx.burst_guard else {})},
         "training_distribution": {
             "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
             "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
@@ -314,6 +323,10 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
 
 CROWD_NOTE = ("load = max(predictive size, crowd_factor x the median window rate of the last 10 minutes); "
               "a level's need is max(level * load, predictive size): levels trade the insurance, not the forecast")
+
+
+GUARD_NOTE = ("until guard_calm_s pass without a window above burst_guard x the calm load (and from the start), "
+              "every pool is held at level >= 1.0 and at its batch size of most SLO capacity")
 
 
 def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str, Any]:
@@ -339,14 +352,16 @@ def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str,
 def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
                    hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = VAL_EPISODES,
                    reward: dict[str, float] | None = None, progress: bool = True,
-                   log: Callable[[str], None] = print, command: str | None = None) -> dict[str, Any]:
+                   log: Callable[[str], None] = print, command: str | None = None,
+                   val_bursts: int = VAL_BURSTS) -> dict[str, Any]:
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
     out = Path(out)
     hyper = hyper or {}
-    result = train(scenario, timesteps, seed, hyper, eval_every, n_val, reward, progress, log=log)
+    result = train(scenario, timesteps, seed, hyper, eval_every, n_val, reward, progress, log=log,
+                   val_bursts=val_bursts)
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
-    episodes = validation_episodes(scenario, n_val)
+    episodes = validation_episodes(scenario, n_val, bursts=val_bursts)
     table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
     card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward, command)
     write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")

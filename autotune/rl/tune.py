@@ -61,7 +61,7 @@ def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
     ref = make_policy("ray-default", sc)
     scores: list[float] = []
     slo_min = 1.0
-    for k, ep in enumerate(validation_episodes(sc, N_TUNE_EPISODES)):
+    for k, ep in enumerate(validation_episodes(sc, N_TUNE_EPISODES, bursts=0)):
         r, b = run_policy(sc, pol, ep), run_policy(sc, ref, ep)
         scores.append(score(float(r["cost_usd"]), float(r["slo_after_warmup"]), float(b["cost_usd"]),
                             sc.slo.target))
@@ -74,7 +74,7 @@ def _ray_default_score(sc: Scenario) -> float:
     from autotune.rl.evaluation import run_policy, score, validation_episodes
 
     ref = make_policy("ray-default", sc)
-    rows = [run_policy(sc, ref, ep) for ep in validation_episodes(sc, N_TUNE_EPISODES)]
+    rows = [run_policy(sc, ref, ep) for ep in validation_episodes(sc, N_TUNE_EPISODES, bursts=0)]
     return sum(score(float(r["cost_usd"]), float(r["slo_after_warmup"]), float(r["cost_usd"]), sc.slo.target)
                for r in rows) / len(rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -318,3 +319,54 @@ def test_crowd_sizing_prior_is_predictive_under_the_crowd_floor(scenario: str) -
 def test_bad_headroom_is_a_clear_error(spec: str) -> None:
     with pytest.raises(InputError, match="bad headroom"):
         make_policy(spec, load_scenario("default"))
+
+
+def test_burst_guard_holds_the_crowd_insurance_until_the_load_has_been_calm_long_enough() -> None:
+    """With a burst guard, a crowd policy that asks for every level at 0 and the smallest batch still decides
+    as ``predictive+crowd:3`` while bursts keep coming, and as without the guard once the load has been calm
+    for ``guard_calm_s``."""
+    from autotune.rl import features as F
+    from autotune.rl.evaluation import MMPP_PARAMS
+    from autotune.scenario import WorkloadSpec
+    from autotune.workload.arrivals import build_arrivals
+    from tests.rl.helpers import FixedActionPolicy
+
+    sc = load_scenario("default")
+    plain = F.make_context(sc, action_kind="fill", sizing="crowd")
+    guarded = F.make_context(sc, action_kind="fill", sizing="crowd", burst_guard=2.0, guard_calm_s=600.0)
+    assert guarded.guard_windows == 60 and guarded.obs_size == plain.obs_size
+    down = [x for _ in plain.pools for x in (F.MOVES.index(-3), 0)]  # batch index 0: the smallest
+    assert min(plain.batch_sizes[0]) < plain.batch_sizes[0][int(np.argmax(plain.capacity[0]))]
+
+    spec = WorkloadSpec(kind="synthetic", generator="mmpp", mean_rate=300.0, duration_s=1200.0, params=MMPP_PARAMS)
+    bursty = build_arrivals(sc.model_copy(update={"workload": spec}), 7)  # seed 5 has a 10-minute calm spell
+    g = simulate(sc, bursty, FixedActionPolicy(guarded, down), 7)
+    rule = simulate(sc, bursty, make_policy("predictive+crowd:3", sc), 7)
+    held = [w for w in g.windows if w.decision and "burst guard" in w.decision.reason]
+    assert len(held) == len([w for w in g.windows if w.decision])
+    assert [w.applied.replicas for w in held] == [w.applied.replicas for w in rule.windows if w.applied]
+    assert {w.applied.batch_size["l4"] for w in held} == {plain.batch_sizes[0][int(np.argmax(plain.capacity[0]))]}
+    assert "since a 2x burst" in held[-1].decision.reason
+    assert {**g.summary(), "policy": ""} == {**rule.summary(), "policy": ""}  # same decisions, same episode
+    unguarded = simulate(sc, bursty, FixedActionPolicy(plain, down), 7)
+    assert [w.applied.replicas for w in unguarded.windows if w.applied] != [w.applied.replicas for w in held]
+
+    steady = short_arrivals(sc, "poisson", 300.0, 1200.0, seed=5)
+    g = simulate(sc, steady, FixedActionPolicy(guarded, down), 5)
+    p = simulate(sc, steady, FixedActionPolicy(plain, down), 5)
+    reasons = [w.decision.reason for w in g.windows if w.decision]
+    assert all("of load seen" in r for r in reasons[:59]) and not any("burst guard" in r for r in reasons[60:])
+    assert [w.applied.replicas for w in g.windows if w.applied][62:] == \
+        [w.applied.replicas for w in p.windows if w.applied][62:]
+
+
+@pytest.mark.parametrize("value,needle", [(1.0, "burst_guard must be 0 (off) or a number above 1"),
+                                          ("x", "burst_guard must be 0 (off)")])
+def test_bad_burst_guard_in_a_card_is_refused(tmp_path: Path, value: object, needle: str) -> None:
+    path = _copy("default", tmp_path)
+    card = path.with_suffix(".json")
+    data = json.loads(card.read_text())
+    data["features"]["burst_guard"] = value
+    card.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=re.escape(f"features.burst_guard: {needle}")):
+        load_policy(path, load_scenario("default"))

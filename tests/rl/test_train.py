@@ -77,7 +77,9 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--set", "sizing=psychic"], "--set: sizing must be one of"),
                                          (["--set", "sizing=crowd"], "--set: sizing=crowd needs action_kind=fill"),
                                          (["--set", "selection=lucky"], "--set: selection must be one of"),
-                                         (["--set", "slo_weight=-1"], "--set: slo_weight must be a number")])
+                                         (["--set", "slo_weight=-1"], "--set: slo_weight must be a number"),
+                                         (["--set", "slo_cap=0"], "--set: slo_cap must be a number > 0"),
+                                         (["--val-bursts", "-1"], "--val-bursts: must be 0 or more")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     res = run_cli("train", *args)
     assert res.returncode == 2
@@ -85,21 +87,25 @@ def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> 
 
 
 def test_default_validation_covers_bursts_a_ramp_and_a_smooth_high_load() -> None:
-    """The guard protects only what validation covers: by default a ramp and a smooth load are in it."""
-    from autotune.rl.evaluation import VAL_EPISODES, validation_episodes
+    """The guard protects only what validation covers: by default a ramp, a smooth load and five bursty loads."""
+    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES, validation_episodes
 
-    eps = validation_episodes(load_scenario("default"))
+    sc = load_scenario("default")
+    eps = validation_episodes(sc)
     gens = [ep.label.split("@")[0] for ep in eps]
-    assert len(eps) == VAL_EPISODES == 6
-    assert {"mmpp", "flash", "ramp", "poisson"} <= set(gens)
-    assert len({ep.seed for ep in eps}) == 6 and min(ep.seed for ep in eps) >= 5000  # disjoint from 0..999
+    assert len(eps) == VAL_EPISODES + VAL_BURSTS == 10
+    assert {"mmpp", "flash", "ramp", "poisson"} <= set(gens) and gens.count("mmpp") == 5
+    assert len({ep.seed for ep in eps}) == 10 and min(ep.seed for ep in eps) >= 5000  # disjoint from 0..999
+    rates = sorted({float(ep.label.split("@")[1].split("{")[0]) for ep in eps if ep.label.startswith("mmpp")})
+    assert rates == [150.0, 300.0, 600.0]
+    assert [ep.label for ep in validation_episodes(sc, bursts=0)] == [ep.label for ep in eps[:VAL_EPISODES]]
 
 
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
-                  "--val-episodes", "1", "--no-progress", "--set", "action_kind=absolute", "--set", "n_steps=128",
-                  "--set", "slo_weight=2.5")
+                  "--val-episodes", "1", "--val-bursts", "0", "--no-progress", "--set", "action_kind=absolute",
+                  "--set", "n_steps=128", "--set", "slo_weight=2.5")
     assert res.returncode == 0, res.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     for key in ("scenario", "timesteps", "wall_time_s", "hyperparameters", "reward_weights", "training_distribution",
