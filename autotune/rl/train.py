@@ -161,6 +161,13 @@ class Selection:
         return self.best_kept or self.best_any
 
 
+def validation_set(scenario: Scenario, n_val: int, hyper: dict[str, Any], bursts: int) -> list[EvalEpisode]:
+    """The validation episodes, as long as training's (``episode_s``): a policy whose state spans half an hour
+    (a burst guard) is judged on episodes where that state plays out."""
+    return validation_episodes(scenario, n_val, float(hyper.get("episode_s") or scenario.training.episode_s),
+                               bursts=bursts)
+
+
 def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
           eval_every: int = 20_000, n_val: int = VAL_EPISODES, reward: dict[str, float] | None = None,
           progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
@@ -189,7 +196,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
-    episodes = validation_episodes(scenario, n_val, bursts=val_bursts)
+    episodes = validation_set(scenario, n_val, h, val_bursts)
     from autotune.policies.registry import make_policy
 
     refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
@@ -361,7 +368,7 @@ def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: in
                    val_bursts=val_bursts)
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
-    episodes = validation_episodes(scenario, n_val, bursts=val_bursts)
+    episodes = validation_set(scenario, n_val, hyper, val_bursts)
     table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
     card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward, command)
     write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")

@@ -101,6 +101,15 @@ def test_default_validation_covers_bursts_a_ramp_and_a_smooth_high_load() -> Non
     assert [ep.label for ep in validation_episodes(sc, bursts=0)] == [ep.label for ep in eps[:VAL_EPISODES]]
 
 
+def test_validation_episodes_are_as_long_as_training_episodes() -> None:
+    from autotune.rl.train import validation_set
+
+    sc = load_scenario("default")
+    assert {ep.arrivals.duration_s for ep in validation_set(sc, 6, {}, 4)} == {sc.training.episode_s}
+    long = validation_set(sc, 2, {"episode_s": 3600.0}, 1)
+    assert len(long) == 3 and {ep.arrivals.duration_s for ep in long} == {3600.0}
+
+
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
