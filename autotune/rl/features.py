@@ -362,24 +362,23 @@ def burst_ratio(rates: list[float], ctx: FeatureContext) -> float:
 def burst_guarded(state: PolicyState, ctx: FeatureContext) -> str:
     """Why the burst guard holds this decision to the crowd insurance ("" when it does not).
 
-    Trained ``crowd`` policies learnt to give up insurance on smooth loads, where it saves money, but also on
-    bursty ones, which it is for: on 100 validation-seed MMPP episodes at 300 req/s the session-8 `default`
-    policy kept the SLO on 36, its prior on all 100. It lost them two ways: levels below 1.0, and batch sizes
-    below the pool's best (equal replicas, less throughput when a burst queues). So until ``guard_windows``
-    have passed without a burst of ``burst_guard`` x the calm load (since the start, too: a first burst comes
-    unannounced), every pool's level is at least 1.0 and its batch size the one with the most SLO capacity,
-    as the untrained policy decides. Ten calm minutes were too few: MMPP's calm spells are exponential (mean 4
-    minutes), and one in twelve lasts longer than ten.
+    Trained ``crowd`` policies learnt to give up insurance on smooth loads, where it saves money, but also on bursty
+    ones, which it is for: on 100 validation-range MMPP hours at 300 req/s the session-8 `default` policy kept the
+    SLO on 37, its prior on all 100 (bench/burst_scan.py). It lost them two ways: levels below 1.0, and batch sizes
+    below the pool's best (equal replicas, less throughput when a burst queues). So until ``guard_windows`` have
+    passed without a burst of ``burst_guard`` x the calm load (since the start, too: a first burst comes
+    unannounced), every pool's level is at least 1.0 and its batch size the one with the most SLO capacity, as the
+    untrained policy decides. Ten calm minutes were too few: MMPP's calm spells are exponential (mean 4 minutes),
+    and one in twelve lasts longer than ten.
     """
     if not ctx.burst_guard:
         return ""
     calm = int(state.get("calm_run", 0))
     if calm >= ctx.guard_windows:
         return ""
-    since = f"{calm * ctx.interval_s / 60:.1f} of {ctx.guard_windows * ctx.interval_s / 60:g} min"
-    if calm < len(state["rates"]):
-        return f" (burst guard: {since} since a {ctx.burst_guard:g}x burst)"
-    return f" (burst guard: {since} of load seen)"
+    # The count runs from the start too, so "without a burst" covers a run that has not yet seen one.
+    return (f" (burst guard: {calm * ctx.interval_s / 60:.1f} of {ctx.guard_windows * ctx.interval_s / 60:g} min "
+            f"without a {ctx.burst_guard:g}x burst)")
 
 
 def _finite(x: float, default: float) -> float:
