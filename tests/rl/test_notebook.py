@@ -22,3 +22,8 @@ def test_policies_notebook_executes() -> None:
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "image/png" in o.get("data", {}))
     assert images >= 5  # learning curve, mixed and mixed-large timelines, trace timeline
+    # the bursty-hours section shows each committed burst_scan result: a table and a histogram per file
+    burst = next(c for c in nb.cells if c.cell_type == "code" and "burst_scan-" in c.source)
+    shown = [o for o in burst.get("outputs", []) if o.output_type == "display_data"]
+    assert sum("image/png" in o.get("data", {}) for o in shown) >= 2
+    assert any("burst_scan-default" in o.get("data", {}).get("text/html", "") for o in shown)
