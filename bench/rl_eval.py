@@ -28,7 +28,7 @@ import torch
 
 from autotune.paths import POLICIES, ROOT
 from autotune.policies.registry import make_policy, ray_tuned_path
-from autotune.rl.evaluation import WARMUP_S, slo_after
+from autotune.rl.evaluation import MMPP_PARAMS, WARMUP_S, slo_after
 from autotune.scenario import Scenario, WorkloadSpec, load_scenario
 from autotune.whatif import run_whatif
 from autotune.workload.arrivals import TraceOptions
@@ -37,7 +37,7 @@ RATES = (10.0, 100.0, 300.0, 1000.0)
 TRACES = {"azure-conv": ("traces/azure_llm_conv_2023.csv", 1.0), "azure-code": ("traces/azure_llm_code_2023.csv", 1.0),
           "nasa-day0": ("traces/nasa_http_1995_per_minute.csv", 1 / 24)}
 GENERATOR_PARAMS = {"poisson": {}, "daily": {"amplitude": 0.6, "period_s": 3600.0},
-                    "mmpp": {"burst_factor": 3.0, "mean_burst_s": 60.0, "mean_calm_s": 240.0},
+                    "mmpp": MMPP_PARAMS,  # the validation's MMPP shape too
                     "flash": {"spike_factor": 3.0, "ramp_s": 60.0, "spike_duration_s": 300.0},
                     "ramp": {"spread": 0.8}}
 

@@ -115,8 +115,9 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
         raise InputError(card_path(path), "features.crowd_factor", str(e)) from None
     try:
         guard = F.burst_guard_of(card)
-    except ValueError as e:
-        raise InputError(card_path(path), "features.burst_guard", str(e)) from None
+    except ValueError as e:  # the message starts with the field it is about
+        field = "guard_calm_s" if str(e).startswith("guard_calm_s") else "burst_guard"
+        raise InputError(card_path(path), f"features.{field}", str(e)) from None
     try:
         ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd, *guard)
     except ValueError as e:

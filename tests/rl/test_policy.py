@@ -361,13 +361,14 @@ def test_burst_guard_holds_the_crowd_insurance_until_the_load_has_been_calm_long
         [w.applied.replicas for w in p.windows if w.applied][62:]
 
 
-@pytest.mark.parametrize("value,needle", [(1.0, "burst_guard must be 0 (off) or a number above 1"),
-                                          ("x", "burst_guard must be 0 (off)")])
-def test_bad_burst_guard_in_a_card_is_refused(tmp_path: Path, value: object, needle: str) -> None:
+@pytest.mark.parametrize("field,value,needle", [("burst_guard", 1.0, "burst_guard must be 0 (off) or a number above 1"),
+                                                ("burst_guard", "x", "burst_guard must be 0 (off)"),
+                                                ("guard_calm_s", 0, "guard_calm_s must be seconds, above 0")])
+def test_bad_burst_guard_in_a_card_is_refused(tmp_path: Path, field: str, value: object, needle: str) -> None:
     path = _copy("default", tmp_path)
     card = path.with_suffix(".json")
     data = json.loads(card.read_text())
-    data["features"]["burst_guard"] = value
+    data["features"][field] = value
     card.write_text(json.dumps(data))
-    with pytest.raises(InputError, match=re.escape(f"features.burst_guard: {needle}")):
+    with pytest.raises(InputError, match=re.escape(f"features.{field}: {needle}")):
         load_policy(path, load_scenario("default"))
