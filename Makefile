@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[rl,ray,dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench prometheus
 install: $(STAMP)
+
+# The live tests prime a controller from a real Prometheus server: Debian's package (needs root, as CI runs).
+prometheus:
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/autotune whatif --scenario default --out results/default.csv --plot results/default.png
@@ -21,7 +26,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+test: $(STAMP) prometheus
 	$(BIN)/ruff check .
 	RAY_AUTH_MODE=disabled $(BIN)/pytest -q
 

@@ -46,6 +46,11 @@ def register(subparsers: Any) -> None:
     c.add_argument("--state", metavar="FILE",
                    help="keep the policy's state in FILE after every decision, and resume it at start-up if the "
                         "same policy saved it for the same scenario within the last 15 minutes")
+    c.add_argument("--prime-from", metavar="URL",
+                   help="a Prometheus server that scrapes the cluster: start from the policy state its recent "
+                        "history gives (instead of a cold start) unless --state resumed one")
+    c.add_argument("--prime-s", type=float, default=1800.0,
+                   help="seconds of history to prime from (default 1800: a burst guard's calm half hour)")
     k = c.add_argument_group("KubeRay")
     k.add_argument("--rayservice", metavar="NAMESPACE/NAME",
                    help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
@@ -98,10 +103,14 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     addr = urlparse(args.serve_address)
     if addr.scheme not in ("http", "https") or not addr.hostname:
         raise InputError("command line", "--serve-address", f"not an http(s) URL: {args.serve_address!r}")
+    _positive("--prime-s", args.prime_s)
+    if args.prime_from and urlparse(args.prime_from).scheme not in ("http", "https"):
+        raise InputError("command line", "--prime-from", f"not an http(s) URL: {args.prime_from!r}")
     app = args.app or sc.name
     prom = args.prometheus_url or [f"http://{addr.hostname}:8080/metrics"]
     client = RetryingClient(timeout_s=min(5.0, interval), retries=2, backoff_s=min(0.5, interval / 10))
     api = ServeAPI(args.serve_address, client)
+    state = None
     try:
         state = api.app(app)
     except (Unreachable, RequestRejected) as e:
@@ -116,6 +125,9 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             if not args.dry_run and not args.rayservice and not state.external_scaler_enabled:
                 raise InputError("command line", "--app", f"{app!r} is not deployed with external_scaler_enabled: "
                                  "true (redeploy it, or use --dry-run)")
+    sample_s = args.sample_interval or interval / 5
+    if args.prime_from and resumed is None:
+        resumed = _prime(args, policy, sc, app, state, interval, sample_s, client)
     metrics = ControllerMetrics()
     if args.metrics_port:
         try:
@@ -133,7 +145,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
                           + (f" [yellow]guards: {'; '.join(rec['guards'])}[/]" if rec.get("guards") else ""),
                           markup=True, highlight=False)
 
-    cfg = ControllerConfig(app=app, interval_s=interval, sample_s=args.sample_interval or interval / 5,
+    cfg = ControllerConfig(app=app, interval_s=interval, sample_s=sample_s,
                            dry_run=args.dry_run,
                            guards=GuardConfig(args.max_step_up, args.max_step_down, args.up_cooldown,
                                               args.down_cooldown))
@@ -147,6 +159,22 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             log_fh.close()
 
     return ctl, close
+
+
+def _prime(args: argparse.Namespace, policy: Any, sc: Any, app: str, state: Any, interval: float,
+           sample_s: float, client: Any) -> Any:
+    """The state the policy would have now had it run over the last ``--prime-s`` (InputError if it cannot)."""
+    from autotune.live.history import fetch_history, prime, replay_windows
+
+    if state is None:
+        raise InputError("command line", "--prime-from", f"needs the current fleet of app {app!r}, which the "
+                         "dashboard did not give (start without --prime-from, or once the app is up)")
+    end = time.time()
+    series = fetch_history(client, args.prime_from, app, end, args.prime_s)
+    primed = prime(policy, sc, app, state, replay_windows(series, end - args.prime_s, end, interval, sample_s),
+                   interval)
+    console.print(primed.note(args.prime_from))
+    return primed.saved
 
 
 def _kuberay(args: argparse.Namespace, app: str) -> Any:

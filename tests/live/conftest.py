@@ -145,3 +145,54 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     import json
 
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class Prometheus:
+    """A real Prometheus server (Debian's package; `make test` installs it) scraping given targets every second."""
+
+    def __init__(self, tmp: Path, targets: list[str]) -> None:
+        import shutil
+        import subprocess
+
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.fail("no prometheus binary: `make test` installs Debian's package (apt-get install prometheus)")
+        self.port = free_port()
+        cfg = tmp / "prometheus.yml"
+        cfg.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ray\n    static_configs:\n"
+                       f"      - targets: [{', '.join(repr(t) for t in targets)}]\n")
+        self.log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 - closed by stop()
+        self.proc = subprocess.Popen([binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                                      f"--web.listen-address=127.0.0.1:{self.port}"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_for(self.ready, 30, 0.3):
+            self.stop()
+            raise RuntimeError(f"prometheus did not come up ({tmp / 'prometheus.log'})")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001 - a hung server is killed
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus(ray_cluster: LocalRay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """Prometheus scraping the test cluster's metrics endpoint, as a production cluster's would."""
+    target = ray_cluster.metrics_url.removeprefix("http://").removesuffix("/metrics")
+    p = Prometheus(tmp_path_factory.mktemp("prometheus"), [target])
+    yield p
+    p.stop()

@@ -24,6 +24,8 @@ DEAD = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     (["--interval", "0"], "--interval"),
     (["--max-step-down", "0"], "--max-step-down"),
     (["--serve-address", "localhost:8265"], "--serve-address"),
+    (["--prime-from", "localhost:9090"], "--prime-from"),
+    (["--prime-s", "0"], "--prime-s"),
 ])
 def test_control_rejects_bad_input_at_start_up(argv: list[str], field: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("control", "--metrics-port", "0", *argv) == 2
@@ -58,6 +60,12 @@ def test_control_starts_and_keeps_running_with_the_dashboard_down(tmp_path: Path
     assert decisions and all(r["errors"][0]["cause"] == "dashboard" for r in decisions)
 
 
+def test_control_refuses_to_prime_without_the_current_fleet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("control", "--serve-address", DEAD, "--metrics-port", "0", "--prime-from", DEAD) == 2
+    out = capsys.readouterr().out
+    assert "--prime-from" in out and "current fleet" in out
+
+
 def test_control_keeps_and_resumes_its_policy_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log, state = tmp_path / "d.jsonl", tmp_path / "state.json"
     # With the dashboard down it holds and asks no policy, so seed a state as a previous run would have left it.
@@ -65,7 +73,8 @@ def test_control_keeps_and_resumes_its_policy_state(tmp_path: Path, capsys: pyte
                                  "policy_state": {"rates": [3.0] * 8, "ratios": [], "lead_ratios": {}}}))
     assert run_cli("control", "--serve-address", DEAD, "--prometheus-url", DEAD + "/metrics", "--interval", "0.3",
                    "--metrics-port", "0", "--duration", "0.7", "--log", str(log), "--policy", "predictive",
-                   "--state", str(state)) == 0
+                   "--state", str(state), "--prime-from", DEAD) == 0
+    # A state saved minutes ago is exact; the history is not looked at (nothing answers at DEAD).
     assert "resumed the policy state saved" in capsys.readouterr().err
 
 
