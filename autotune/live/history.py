@@ -12,10 +12,12 @@ Prometheus' own instant queries do), cuts them into control windows, builds the
 very :class:`Observation` the live loop builds for each (``observe.build_observation``),
 and folds the policy over them. The decisions are dropped; the state is kept.
 
-What the history cannot hold is the fleet over time: the Serve REST API only
-knows now, so every past window carries today's replica counts and batch sizes.
-The rules' state is learnt from load and latency (margins, calm load, bursts),
-which the history does hold.
+The fleet over time comes from Serve's per-replica health gauge
+(``ray_serve_deployment_replica_healthy``, one series per replica, 1 while it
+serves, a last 0 when it stops): each past window carries the replicas that
+were serving at its end. Replicas starting or waiting for a node, and batch
+sizes, are not in the metrics, so past windows have none starting and today's
+batch sizes (``bench/restart.py`` measures what that costs in the simulator).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autotune.errors import InputError
 from autotune.live import observe
@@ -32,12 +34,13 @@ from autotune.live.http import RequestRejected, RetryingClient, Unreachable
 from autotune.live.observe import Sample
 from autotune.live.saved_state import Saved
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Policy
+from autotune.policies.types import Observation, Policy, PolicyState
 from autotune.scenario import Scenario
 
-# What build_observation reads (histograms as their three series).
+REPLICA_HEALTHY = "ray_serve_deployment_replica_healthy"
+# What build_observation reads (histograms as their three series), and the fleet.
 METRICS = (observe.ROUTER_REQUESTS, observe.HTTP_REQUESTS, observe.ONGOING_AT_REPLICAS, observe.QUEUED_AT_HANDLES,
-           *(f"{observe.HTTP_LATENCY}_{s}" for s in ("bucket", "count", "sum")))
+           *(f"{observe.HTTP_LATENCY}_{s}" for s in ("bucket", "count", "sum")), REPLICA_HEALTHY)
 # Prometheus' own lookback: a series with no sample for this long is stale, not a stuck value.
 STALE_S = 300.0
 # Prometheus adds these when it scrapes; the controller's own scrapes do not have them.
@@ -139,14 +142,33 @@ class Primed:
                 f"{self.decided} with metrics, {self.windows - self.decided} without")
 
 
-def prime(policy: Policy, sc: Scenario, app: str, state: AppState, windows: Sequence[Sequence[Sample]],
-          interval_s: float) -> Primed:
-    """Fold the policy over the replayed windows; policy time runs 1, 2, ... windows, so the live loop
-    goes on from the last (states that hold times, such as Ray's look-back, stay valid)."""
+def fleet_at(state: AppState, scrape: pt.Scrape) -> AppState:
+    """``state`` (now) with each deployment's serving replicas as the health gauges in ``scrape`` count them,
+    none starting, pending or draining; a deployment with no gauge in ``scrape`` keeps today's counts."""
+    deps = dict(state.deployments)
+    for name, d in state.deployments.items():
+        match = {"application": state.name, "deployment": name}
+        if pt.has(scrape, REPLICA_HEALTHY, match):
+            running = int(round(pt.total(scrape, REPLICA_HEALTHY, match)))
+            deps[name] = replace(d, running=running, starting=0, pending=0, draining=0, target=running)
+    return replace(state, deployments=deps)
+
+
+def as_recorded(past: Observation, now: Observation) -> Observation:
+    """A simulated past window as the history records it: its load, latency and serving replicas; nothing
+    starting; today's batch sizes; no preemptions (the simulator's twin of :func:`fleet_at`)."""
+    pools = tuple(replace(p, starting=0, pending=0, draining=0, batch_size=now.pool(p.name).batch_size,
+                          preemptions=0) for p in past.pools)
+    return replace(past, pools=pools)
+
+
+def fold(policy: Policy, observations: Sequence[Observation]) -> tuple[PolicyState, int]:
+    """(the state after deciding on every observation with usable metrics, how many that was).
+
+    Windows without usable metrics are skipped, as the live loop holds there without asking the policy."""
     pstate = policy.initial_state()
     decided = 0
-    for k, window in enumerate(windows, start=1):
-        obs = observe.build_observation(sc, app, state, window, k * interval_s, interval_s)
+    for k, obs in enumerate(observations, start=1):
         if not obs.is_finite():
             continue
         try:
@@ -155,4 +177,14 @@ def prime(policy: Policy, sc: Scenario, app: str, state: AppState, windows: Sequ
             raise InputError("command line", "--prime-from",
                              f"{policy.name} failed on window {k} of the history ({e!r})") from None
         decided += 1
+    return pstate, decided
+
+
+def prime(policy: Policy, sc: Scenario, app: str, state: AppState, windows: Sequence[Sequence[Sample]],
+          interval_s: float) -> Primed:
+    """Fold the policy over the replayed windows; policy time runs 1, 2, ... windows, so the live loop
+    goes on from the last (states that hold times, such as Ray's look-back, stay valid)."""
+    obs = [observe.build_observation(sc, app, fleet_at(state, w[-1].scrape or {}), w, k * interval_s, interval_s)
+           for k, w in enumerate(windows, start=1)]
+    pstate, decided = fold(policy, obs)
     return Primed(Saved(pstate, len(windows) * interval_s), len(windows), decided)

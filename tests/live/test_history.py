@@ -89,6 +89,19 @@ def test_windows_without_metrics_are_not_decided() -> None:
     assert "12 windows (2 min)" in primed.note("http://p") and "6 without" in primed.note("http://p")
 
 
+def test_past_windows_carry_the_replicas_serving_then() -> None:
+    from autotune.live.history import REPLICA_HEALTHY, fleet_at
+
+    def healthy(replica: str, v: float) -> tuple[pt.Labels, float]:
+        return (("application", APP), ("deployment", "l4"), ("replica", replica)), v
+
+    now = fleet(1)
+    then = fleet_at(now, {REPLICA_HEALTHY: [healthy("a", 1.0), healthy("b", 1.0), healthy("c", 0.0)]})
+    d = then.deployments["l4"]
+    assert (d.running, d.starting, d.pending, d.target, d.batch_size) == (2, 0, 0, 2, 8)
+    assert fleet_at(now, {}).deployments["l4"] == now.deployments["l4"]  # no gauge: today's fleet
+
+
 def test_a_stale_series_reads_as_missing() -> None:
     s = Series("x", (), (0.0, 10.0), (1.0, 2.0))
     assert (s.at(-1.0), s.at(0.0), s.at(9.9), s.at(10.0 + STALE_S), s.at(10.1 + STALE_S)) == (None, 1.0, 1.0, 2.0, None)
@@ -106,3 +119,41 @@ def test_a_bad_answer_names_the_field(body: object, field: str) -> None:
     with pytest.raises(InputError) as e:
         parse_matrix(body, "http://p/api/v1/query")
     assert str(e.value).startswith(f"http://p/api/v1/query: {field}:")
+
+
+# Not ray-default: its look-back holds the replica counts it wanted, which count starting replicas.
+@pytest.mark.parametrize("name", ["predictive+crowd:3", "burst", "policies/default.zip"])
+def test_primed_state_is_the_state_of_a_controller_that_never_stopped(name: str) -> None:
+    """In the simulator: the history (each past window's load, latency and serving replicas, nothing starting,
+    today's batch sizes) folds into exactly the state the policy reached deciding along, for the rules and the
+    shipped guarded policy: what they learn is learnt from load, which the history holds. bench/restart.py
+    measures what a cold restart costs, and what priming gets back."""
+    from autotune.live.history import as_recorded, fold
+    from autotune.paths import ROOT
+    from autotune.sim.run import simulate
+    from autotune.workload.arrivals import build_arrivals
+
+    sc = load_scenario("default")
+    sc = sc.model_copy(update={"workload": sc.workload.model_copy(update={"duration_s": 900.0})})
+    policy = make_policy(str(ROOT / name) if name.endswith(".zip") else name, sc)
+    seen: list[tuple[observe.Observation, dict[str, object]]] = []
+
+    class Along:
+        def __init__(self) -> None:
+            self.name = policy.name
+
+        def initial_state(self) -> dict[str, object]:
+            return policy.initial_state()
+
+        def decide(self, obs, state):  # type: ignore[no-untyped-def]
+            decision, state = policy.decide(obs, state)
+            seen.append((obs, state))
+            return decision, state
+
+    simulate(sc, build_arrivals(sc, 7, None), Along(), 7)
+    for k in (30, 75):
+        now = seen[k][0]
+        state, decided = fold(policy, [as_recorded(o, now) for o, _ in seen[:k]])
+        assert decided == k and state == seen[k - 1][1]
+    # Replicas were starting in some windows, so the replayed windows are not all the ones the policy saw.
+    assert any(o.pools != as_recorded(o, seen[75][0]).pools for o, _ in seen[:75])
