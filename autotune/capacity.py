@@ -12,13 +12,16 @@ carries 11.5 req/s within 50 ms, sixteen carry 43 each), so the group-of-4
 figure overstates small fleets and understates large ones. The rules, the
 oracle and the RL level actions size fleets with it.
 
-``pooled_capacity(fleet, totals, groups)`` is what a fleet spread over pools
-carries: pools on the same GPU pool as one fleet, different GPUs add up.
+``pooled_capacity(fleet, totals, groups, mixed)`` is what a fleet spread over
+pools carries: pools on the same GPU pool as one fleet; a fleet that mixes GPU
+types is measured (:class:`MixedFleets`), since no model of how the router
+shares load between a fast and a slow GPU fits every scenario.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -41,16 +44,16 @@ def _fixed(spec: PoolSpec, n: int, batch: int) -> PoolSpec:
 
 
 def _attainment(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], rate: float, seed: int,
-                salt: int) -> float:
-    """SLO attainment of a fixed fleet over ``PROBE_S`` of Poisson arrivals at ``rate`` req/s in total."""
+                salt: int, probe_s: float = PROBE_S) -> float:
+    """SLO attainment of a fixed fleet over ``probe_s`` of Poisson arrivals at ``rate`` req/s in total."""
     pools = [p for p in scenario.runtime_pools() if p.name in fleet]
     rng = np.random.default_rng([seed, salt])
-    n = rng.poisson(rate * PROBE_S)
-    t = np.sort(rng.random(n) * PROBE_S)
+    n = rng.poisson(rate * probe_s)
+    t = np.sort(rng.random(n) * probe_s)
     tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
     sc = scenario.model_copy(update={"pools": [_fixed(p.spec, fleet[p.name], batch[p.name]) for p in pools],
-                                     "control_interval_s": PROBE_S, "drain_s": 5.0, "max_queued_requests": -1})
-    res = simulate(sc, Arrivals(t, tok, PROBE_S, "probe"), StaticPolicy(dict(fleet), dict(batch)), seed,
+                                     "control_interval_s": probe_s, "drain_s": 5.0, "max_queued_requests": -1})
+    res = simulate(sc, Arrivals(t, tok, probe_s, "probe"), StaticPolicy(dict(fleet), dict(batch)), seed,
                    SimConfig(instant_start=True))
     return float(res.summary()["slo_attainment"])
 
@@ -115,21 +118,61 @@ def gpu_groups(scenario: Scenario) -> dict[str, str]:
     return {p.name: p.instance for p in scenario.pools}
 
 
+@dataclass(frozen=True)
+class MixedFleets:
+    """Measured SLO capacity of fleets that mix GPU types, each fleet measured once per process.
+
+    The router balances ongoing requests, not latency, so how a fast and a slow GPU
+    share load depends on their queue limits, and no one rule fits: on ``mixed-large``
+    (queue limits 2 and 8) an A100 beside L4s carries 9-15% more than the pools apart,
+    on ``mixed`` (64 and 32) a T4 beside L4s carries up to 2.5x less
+    (``bench/pooled_capacity.py``). So such a fleet is measured the way one pool's
+    fleet is (:func:`measured_capacity`: bisection on 60 s Poisson probes, fixed seed),
+    when sizing first asks about it. Sizing fills the cheapest GPU first, so on the
+    scenarios here only a handful of mixes is ever asked about (on ``mixed-large`` the
+    full L4 quotas with 1-4 A100s, about 0.2 s each).
+    """
+
+    scenario_json: str
+
+    def __call__(self, fleet: Mapping[str, int], batch: Mapping[str, int], modeled: float) -> float:
+        key = tuple(sorted((name, int(n)) for name, n in fleet.items() if n))
+        return _mixed(self.scenario_json, key, tuple(sorted((k, int(batch[k])) for k, _ in key)),
+                      max(2.0 * modeled, 1.0))
+
+
+# Probes of large fleets are shortened to this many requests (at least 10 s): a 6,000 req/s fleet on ``mixed``
+# is measured to well under 1% in 10 s, and 60 s probes made the oracle's first plan there take minutes.
+MIX_PROBE_REQUESTS = 120_000
+
+
+@cache
+def _mixed(scenario_json: str, fleet: tuple[tuple[str, int], ...], batch: tuple[tuple[str, int], ...],
+           hi: float) -> float:
+    probe_s = min(PROBE_S, max(10.0, MIX_PROBE_REQUESTS / hi))
+    return measured_capacity(Scenario.model_validate_json(scenario_json), dict(fleet), dict(batch), hi,
+                             probe_s=probe_s)
+
+
+def mixed_fleets(scenario: Scenario) -> MixedFleets | None:
+    """The measurer for ``scenario``, or None when all its pools are on one GPU type (nothing to mix)."""
+    return MixedFleets(scenario.model_dump_json()) if len(set(gpu_groups(scenario).values())) > 1 else None
+
+
 def pooled_capacity(fleet: Mapping[str, int], totals: Mapping[str, Sequence[float]],
-                    groups: Mapping[str, str] | None = None) -> float:
+                    groups: Mapping[str, str] | None = None, mixed: MixedFleets | None = None,
+                    batch: Mapping[str, int] | None = None) -> float:
     """Req/s a fleet spread over several pools carries within the SLO.
 
     One router balances over every replica, so pools on the same GPU (``groups``,
     e.g. spot and on-demand L4s) pool like one fleet of their combined size: each
     replica counts at its pool's per-replica capacity for a fleet of the group's
-    size (beyond its curve, at the curve's end). Different GPUs are summed, each
-    group taken alone: the router balances ongoing requests, not latency, so how
-    a fast and a slow GPU share load depends on their queue limits, and no one
-    rule fits (``bench/pooled_capacity.py``: on ``mixed-large`` an A100 with L4s
-    carries more than the sum, on ``mixed`` much less; the rules never mix GPUs
-    there below the L4 quotas). Without ``groups`` every pool is its own group,
-    which is the sum of each pool alone. Pools that carry nothing within the
-    SLO are left out (they are never in a fleet this sizes).
+    size (beyond its curve, at the curve's end). A fleet on more than one GPU type
+    is measured by ``mixed`` at ``batch`` when both are given (:class:`MixedFleets`);
+    without them the groups are summed, each taken alone (the model, which is wrong
+    both ways: see ``MixedFleets``). Without ``groups`` every pool is its own group,
+    which is the sum of each pool alone. Pools that carry nothing within the SLO are
+    left out (they are never in a fleet this sizes).
     """
     serving = {name: n for name, n in fleet.items() if n and name in totals and totals[name][-1] > 0}
     size: dict[str, int] = {}
@@ -141,12 +184,15 @@ def pooled_capacity(fleet: Mapping[str, int], totals: Mapping[str, Sequence[floa
         curve = totals[name]
         k = min(size[groups[name] if groups else name], len(curve) - 1)
         have += n * curve[k] / k
+    if mixed is not None and batch is not None and groups and len(size) > 1:
+        return mixed(serving, batch, have)
     return have
 
 
 def fill_fleet(needs: Sequence[float], order: Sequence[str], totals: Mapping[str, Sequence[float]],
                min_replicas: Mapping[str, int], max_replicas: Mapping[str, int],
-               groups: Mapping[str, str] | None = None) -> dict[str, int]:
+               groups: Mapping[str, str] | None = None, mixed: MixedFleets | None = None,
+               batch: Mapping[str, int] | None = None) -> dict[str, int]:
     """Cheapest pool first, each pool the fewest replicas at which the fleet carries that pool's need.
 
     ``needs[k]`` is the req/s the fleet must carry once ``order[k]`` is sized,
@@ -156,13 +202,29 @@ def fill_fleet(needs: Sequence[float], order: Sequence[str], totals: Mapping[str
     the RL ``fill`` action, one per pool's headroom level.
     """
     fleet = {name: min_replicas[name] for name in order}
+
+    def carried(name: str, n: int) -> float:
+        fleet[name] = n
+        return pooled_capacity(fleet, totals, groups, mixed, batch)
+
     for name, need in zip(order, needs, strict=True):
         if totals[name][-1] <= 0:  # serves nothing within the SLO: stays at its minimum
             continue
-        for n in range(min_replicas[name], max_replicas[name] + 1):
-            fleet[name] = n
-            if pooled_capacity(fleet, totals, groups) >= need - 1e-6:
-                break
+        lo, hi = min_replicas[name], max_replicas[name]
+        if mixed is None:
+            n = next((n for n in range(lo, hi + 1) if carried(name, n) >= need - 1e-6), hi)
+        elif (at_lo := carried(name, lo)) >= need - 1e-6:
+            n = lo
+        elif (at_hi := carried(name, hi)) < need - 1e-6:
+            # Even the quota falls short. A slow GPU beside fast ones can carry less than the fast ones
+            # alone (the router still hands it its share): then adding it does harm, and it is not added.
+            n = hi if at_hi > at_lo else lo
+        else:  # a fleet that mixes GPUs is measured, so ask about few: the fewest that carry, by bisection
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if carried(name, mid) >= need - 1e-6 else (mid + 1, hi)
+            n = lo
+        fleet[name] = n
     return fleet
 
 
@@ -175,13 +237,14 @@ def replicas_for(need: float, totals: tuple[float, ...]) -> int:
 
 
 def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], hi: float,
-                      seed: int = 7) -> float:
+                      seed: int = 7, probe_s: float = PROBE_S) -> float:
     """Highest Poisson rate a fixed fleet spread over pools keeps the SLO at, by bisection below ``hi``.
 
-    What :func:`pooled_capacity` models, measured the way ``slo_capacity`` is (for checks and
-    ``bench/pooled_capacity.py``; sizing never calls it).
+    What :func:`pooled_capacity` models, measured the way ``slo_capacity`` is (for fleets that mix GPU
+    types, :class:`MixedFleets`; for checks and ``bench/pooled_capacity.py``).
     """
-    return _highest_rate(lambda r: _attainment(scenario, fleet, batch, r, seed, salt=0xF1E), hi, scenario.slo.target)
+    return _highest_rate(lambda r: _attainment(scenario, fleet, batch, r, seed, 0xF1E, probe_s), hi,
+                         scenario.slo.target)
 
 
 def capacity_table(scenario: Scenario) -> dict[str, dict[int, float]]:

@@ -124,11 +124,10 @@ class StandingFleet:
 def candidate_fleets(scenario: Scenario, up_to: float) -> list[tuple[dict[str, int], float]]:
     """The oracle's menu (every fleet worth buying, cheapest first, capacity rising), up to the first fleet that
     carries ``up_to`` req/s within the SLO: (fleet, capacity) pairs."""
-    fleets, have = scenario_menu(scenario)
+    fleets, have = scenario_menu(scenario).upto(up_to)
     names = [p.name for p in scenario.runtime_pools()]
-    last = min(int(np.searchsorted(have, up_to)), len(have) - 1)
     return [({n: int(k) for n, k in zip(names, row, strict=True)}, float(c))
-            for row, c in zip(fleets[:last + 1], have[:last + 1], strict=True)]
+            for row, c in zip(fleets, have, strict=True)]
 
 
 def hourly(scenario: Scenario, fleet: Mapping[str, int]) -> float:

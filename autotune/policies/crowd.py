@@ -62,12 +62,12 @@ class CrowdFloor:
         new_state = {"inner": inner_state, "rates": rates}
         need = self.factor * calm_load(rates)
         held = {p.name: decision.replicas.get(p.name, p.target) for p in obs.pools}
-        if pooled_capacity(held, self.rule.totals, self.rule.groups) >= need - 1e-6:
+        if pooled_capacity(held, self.rule.totals, self.rule.groups, self.rule.mixed, self.rule.batch) >= need - 1e-6:
             return decision, new_state
         start = {name: held.get(name, 0) for name in self.rule.order}
         top = {name: max(self.rule.max_replicas[name], start[name]) for name in self.rule.order}
         grown = fill_fleet([need] * len(self.rule.order), self.rule.order, self.rule.totals, start, top,
-                           self.rule.groups)
+                           self.rule.groups, self.rule.mixed, self.rule.batch)
         replicas = {**held, **grown}
         why = (f"{decision.reason}; crowd floor: {self.factor:g}x calm {calm_load(rates):.0f} req/s = {need:.0f} "
                f"req/s -> " + ", ".join(f"{n}: {replicas[n]}" for n in self.rule.order if replicas[n] != held[n]))

@@ -21,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autotune.capacity import (
+    MixedFleets,
     capacity_table,
     fill_fleet,
     fleet_capacity,
     fleet_size_limit,
     gpu_groups,
+    mixed_fleets,
     pooled_capacity,
 )
 from autotune.policies.types import Decision, Observation, PolicyState
@@ -59,6 +61,7 @@ class HeadroomPolicy:
     groups: dict[str, str]  # pool -> GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
     headroom: float = DEFAULT_HEADROOM
     name: str = "headroom"
+    mixed: MixedFleets | None = None  # measures fleets that mix GPU types (capacity.MixedFleets)
 
     @property
     def pool(self) -> str:
@@ -76,12 +79,12 @@ class HeadroomPolicy:
         """Replicas holding ``need`` req/s of SLO capacity: cheapest pool first, spilling past quotas."""
         replicas = dict(self.min_replicas)
         replicas.update(fill_fleet([need] * len(self.order), self.order, self.totals, self.min_replicas,
-                                   self.max_replicas, self.groups))
+                                   self.max_replicas, self.groups, self.mixed, self.batch))
         parts = [why]
         for name in self.order:
             if replicas[name] > self.min_replicas[name] or name == self.pool:
                 parts.append(f"{name}: {replicas[name]} at batch {self.batch[name]}")
-        have = pooled_capacity(replicas, self.totals, self.groups)
+        have = pooled_capacity(replicas, self.totals, self.groups, self.mixed, self.batch)
         parts.append(f"carry {have:.0f} req/s" + ("" if have >= need - 1e-6 else f" < {need:.0f}: quotas bind"))
         return Decision(replicas, "; ".join(parts), dict(self.batch))
 
@@ -96,4 +99,4 @@ def make_headroom(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: 
                           {p.name: fleet_capacity(scenario, p, batch[p.name], fleet_size_limit(scenario, p))
                            for p in usable},
                           {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
-                          gpu_groups(scenario), headroom, name)
+                          gpu_groups(scenario), headroom, name, mixed_fleets(scenario))

@@ -22,13 +22,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import fleet_capacity, fleet_size_limit, gpu_groups, pooled_capacity, slo_capacity
+from autotune.capacity import (
+    MixedFleets,
+    fleet_capacity,
+    fleet_size_limit,
+    gpu_groups,
+    mixed_fleets,
+    pooled_capacity,
+    slo_capacity,
+)
 from autotune.policies.predictive import lead_of
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
 
 MAX_COMBOS = 200_000
+MAX_MEASURED = 24  # mixed-GPU fleets one menu measures at most (FleetMenu._measure)
 PEAK_BIN_S = 5.0
 
 
@@ -38,44 +47,95 @@ def _best_batch(scenario: Scenario, p: PoolRuntime) -> tuple[int, float]:
     return b, caps[b]
 
 
-def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
-               groups: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Every fleet worth buying, cheapest first: (fleets [k, pool], pooled SLO capacity [k]), capacity rising.
+class FleetMenu:
+    """Every fleet worth buying, cheapest first, with its pooled SLO capacity, capacity rising.
 
     A fleet is listed only if it carries more than every cheaper one, so the cheapest fleet for a
     rate is the first that covers it. Capacity is pooled across pools on the same GPU
     (:func:`pooled_capacity`, vectorized); ``caps`` (per replica) only marks the pools that can
-    serve within the SLO at all.
+    serve within the SLO at all. With ``mixed``, a fleet that mixes GPU types is measured
+    (:class:`MixedFleets`) when it is the answer to a question (:meth:`cover`, :meth:`upto`),
+    and the list made again: the model is wrong both ways for such fleets, and measuring the
+    whole grid (25,000 fleets on ``mixed``) would take hours.
     """
-    lo = [p.spec.min_replicas for p in pools]
-    hi = [p.spec.max_replicas for p in pools]
-    usable = [c > 0 for c in caps]
-    if any(usable) and math.prod(h - m + 1 for m, h in zip(lo, hi)) > MAX_COMBOS:  # all but the best pool at min
-        last = min((i for i in range(len(pools)) if usable[i]), key=lambda i: pools[i].price_per_hour / caps[i])
-        hi = [h if i == last else m for i, (m, h) in enumerate(zip(lo, hi))]
-    grid = np.stack(np.meshgrid(*[np.arange(m, h + 1) for m, h in zip(lo, hi)], indexing="ij"), -1)
-    fleets = grid.reshape(-1, len(pools))
-    have = np.zeros(len(fleets))
-    for i, t in enumerate(totals):
-        if usable[i]:
-            same = [j for j, q in enumerate(pools) if usable[j] and groups[q.name] == groups[pools[i].name]]
-            size = fleets[:, same].sum(axis=1)
-            curve = np.asarray(t, dtype=float)
-            k = np.minimum(size, len(curve) - 1)
-            have += fleets[:, i] * np.divide(curve[k], k, out=np.zeros(len(k)), where=k > 0)
-    cost = fleets @ np.asarray([p.price_per_hour for p in pools])
-    order = np.lexsort((-have, fleets.sum(axis=1), cost))  # cheapest, then fewest replicas, then most capacity
-    keep = have[order] > np.maximum.accumulate(np.concatenate([[-1.0], have[order][:-1]]))
-    return fleets[order][keep], have[order][keep]
+
+    def __init__(self, pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
+                 groups: dict[str, str], mixed: MixedFleets | None = None,
+                 batch: dict[str, int] | None = None) -> None:
+        lo = [p.spec.min_replicas for p in pools]
+        hi = [p.spec.max_replicas for p in pools]
+        self.usable = [c > 0 for c in caps]
+        if any(self.usable) and math.prod(h - m + 1 for m, h in zip(lo, hi)) > MAX_COMBOS:
+            # all but the best pool at min
+            last = min((i for i in range(len(pools)) if self.usable[i]),
+                       key=lambda i: pools[i].price_per_hour / caps[i])
+            hi = [h if i == last else m for i, (m, h) in enumerate(zip(lo, hi))]
+        grid = np.stack(np.meshgrid(*[np.arange(m, h + 1) for m, h in zip(lo, hi)], indexing="ij"), -1)
+        self.fleets = grid.reshape(-1, len(pools))
+        self.have = np.zeros(len(self.fleets))
+        for i, t in enumerate(totals):
+            if self.usable[i]:
+                same = [j for j, q in enumerate(pools) if self.usable[j] and groups[q.name] == groups[pools[i].name]]
+                size = self.fleets[:, same].sum(axis=1)
+                curve = np.asarray(t, dtype=float)
+                k = np.minimum(size, len(curve) - 1)
+                self.have += self.fleets[:, i] * np.divide(curve[k], k, out=np.zeros(len(k)), where=k > 0)
+        self.cost = self.fleets @ np.asarray([p.price_per_hour for p in pools])
+        kinds = sorted({groups[p.name] for p, u in zip(pools, self.usable) if u})
+        on_kind = [self.fleets[:, [j for j, p in enumerate(pools) if self.usable[j] and groups[p.name] == g]].sum(1)
+                   for g in kinds]
+        self.mixes = (np.stack(on_kind, -1) > 0).sum(axis=1) > 1 if kinds else np.zeros(len(self.fleets), bool)
+        self.measured = np.zeros(len(self.fleets), dtype=bool)
+        self.pools, self.mixed, self.batch = pools, mixed, batch or {}
+
+    def _listed(self) -> np.ndarray:
+        order = np.lexsort((-self.have, self.fleets.sum(axis=1), self.cost))  # cheapest, fewest replicas, most cap
+        keep = self.have[order] > np.maximum.accumulate(np.concatenate([[-1.0], self.have[order][:-1]]))
+        return order[keep]
+
+    def _measure(self, i: int) -> bool:
+        """Measure fleet ``i`` if it mixes GPUs and is not yet measured (within ``MAX_MEASURED``); True if it was.
+
+        Past the budget the model stands, as it did for every mix before measuring: only rates beyond what
+        the cheapest GPU's quotas carry ask about many mixes (the Azure code trace's bursts on ``mixed``)."""
+        if self.mixed is None or not self.mixes[i] or self.measured[i] or self.measured.sum() >= MAX_MEASURED:
+            return False
+        fleet = {p.name: int(n) for p, n, u in zip(self.pools, self.fleets[i], self.usable) if u and n}
+        self.have[i] = self.mixed(fleet, self.batch, float(self.have[i]))
+        self.measured[i] = True
+        return True
+
+    def cover(self, rate: float) -> int | None:
+        """Index of the cheapest fleet that carries ``rate`` (None if none does)."""
+        self.upto(rate)
+        listed = self._listed()
+        k = int(np.searchsorted(self.have[listed], rate - 1e-6))
+        return None if k == len(listed) else int(listed[k])
+
+    def upto(self, rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """The listed fleets up to the first that carries ``rate`` (all of them if none does), each measured.
+
+        The cheaper ones are measured too: the model understates some mixes (an A100 beside L4s), and one of
+        them may carry ``rate`` for less."""
+        while True:
+            listed = self._listed()
+            k = min(int(np.searchsorted(self.have[listed], rate - 1e-6)), len(listed) - 1)
+            if not any([self._measure(int(i)) for i in listed[:k + 1]]):
+                return self.fleets[listed[:k + 1]], self.have[listed[:k + 1]]
 
 
-def cheapest_fleet(rate: float, menu: tuple[np.ndarray, np.ndarray], pools: list[PoolRuntime]) -> tuple[int, ...]:
+def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
+               groups: dict[str, str], mixed: MixedFleets | None = None,
+               batch: dict[str, int] | None = None) -> FleetMenu:
+    return FleetMenu(pools, caps, totals, groups, mixed, batch)
+
+
+def cheapest_fleet(rate: float, menu: FleetMenu, pools: list[PoolRuntime]) -> tuple[int, ...]:
     """The cheapest fleet of ``menu`` whose capacity covers ``rate``; every pool at its quota if none does."""
-    fleets, have = menu
-    k = int(np.searchsorted(have, rate - 1e-6))
-    if k == len(have):
+    k = menu.cover(rate)
+    if k is None:
         return tuple(p.spec.max_replicas for p in pools)
-    return tuple(int(n) for n in fleets[k])
+    return tuple(int(n) for n in menu.fleets[k])
 
 
 @dataclass(frozen=True)
@@ -125,17 +185,19 @@ def _sizing(scenario: Scenario) -> tuple[list[PoolRuntime], list[tuple[int, floa
     return pools, chosen, totals
 
 
-def scenario_menu(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+def scenario_menu(scenario: Scenario) -> FleetMenu:
     """:func:`fleet_menu` for ``scenario``'s pools: every fleet worth buying, cheapest first, with its capacity."""
     pools, chosen, totals = _sizing(scenario)
-    return fleet_menu(pools, [c for _, c in chosen], totals, gpu_groups(scenario))
+    return fleet_menu(pools, [c for _, c in chosen], totals, gpu_groups(scenario), mixed_fleets(scenario),
+                      {p.name: b for p, (b, _) in zip(pools, chosen)})
 
 
 def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) -> OraclePolicy:
     pools, chosen, totals = _sizing(scenario)
     caps = [c for _, c in chosen]
     groups = gpu_groups(scenario)
-    menu = fleet_menu(pools, caps, totals, groups)
+    mixed, batch = mixed_fleets(scenario), {p.name: b for p, (b, _) in zip(pools, chosen)}
+    menu = fleet_menu(pools, caps, totals, groups, mixed, batch)
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1
     # Size each window for its busiest PEAK_BIN_S slice, not its mean: a burst that
@@ -153,7 +215,7 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) 
             cache[key] = cheapest_fleet(key, menu, pools)
         fleet = cache[key]
         cap = pooled_capacity({p.name: n for p, n in zip(pools, fleet)},
-                              {p.name: t for p, t, c in zip(pools, totals, caps) if c > 0}, groups)
+                              {p.name: t for p, t, c in zip(pools, totals, caps) if c > 0}, groups, mixed, batch)
         plan.append(Decision(
             {p.name: n for p, n in zip(pools, fleet)},
             f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",

@@ -61,7 +61,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import capacity_table, fill_fleet, fleet_capacity, fleet_size_limit, gpu_groups, replicas_for
+from autotune.capacity import (
+    MixedFleets,
+    capacity_table,
+    fill_fleet,
+    fleet_capacity,
+    fleet_size_limit,
+    gpu_groups,
+    mixed_fleets,
+    replicas_for,
+)
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.crowd import CALM_S, CROWD_DEFAULT, calm_load
@@ -134,6 +143,7 @@ class FeatureContext:
     # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
     totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
     gpu: tuple[str, ...] = ()  # per pool, its GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
+    mixed: MixedFleets | None = None  # measures fleets that mix GPU types (capacity.MixedFleets)
 
     @property
     def max_batches(self) -> int:
@@ -232,7 +242,7 @@ def burst_guard_of(card: dict) -> tuple[float, float]:
 def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
                  action_kind: str = ACTION_KIND, sizing: str = SIZING,
                  crowd_factor: float = CROWD_DEFAULT, burst_guard: float = 0.0,
-                 guard_calm_s: float = GUARD_CALM_S) -> FeatureContext:
+                 guard_calm_s: float = GUARD_CALM_S, measure_mixes: bool = True) -> FeatureContext:
     if sizing == "crowd" and action_kind != "fill":  # its forecast minimum holds for a fleet, which fill sizes
         raise ValueError(f"sizing 'crowd' needs action kind 'fill' (got {action_kind!r})")
     if burst_guard and sizing != "crowd":  # only crowd levels below 1.0 give up insurance
@@ -274,7 +284,20 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         calm_windows=max(1, round(CALM_S / scenario.control_interval_s)),
         totals=totals,
         gpu=tuple(gpu_groups(scenario)[p.name] for p in rt),
+        mixed=mixed_fleets(scenario) if measure_mixes else None,
     )
+
+
+def measure_mixes_of(card: dict[str, object]) -> bool:
+    """Whether the policy was trained with fleets that mix GPU types measured (session 10 on) or added up.
+
+    A policy decodes its levels as it was trained: under the other capacity model the same level means a
+    different fleet (``mixed.zip``, trained with mixes added up, bought more T4s when they were measured)."""
+    features = card.get("features")
+    value = features.get("mixed_capacity", "added") if isinstance(features, dict) else "added"
+    if value not in ("added", "measured"):
+        raise ValueError(f"mixed_capacity must be 'added' or 'measured', got {value!r}")
+    return value == "measured"
 
 
 def initial_levels(ctx: FeatureContext) -> list[int]:
@@ -576,7 +599,7 @@ def _decode_levels(action: np.ndarray | list[int], state: PolicyState,
     if fill:  # as ``headroom`` fills: cheapest first, the replicas of all pools pooled
         carry = {ctx.pools[i]: ctx.carry(i, batch[ctx.pools[i]]) for i in order}
         replicas = fill_fleet(needs, [ctx.pools[i] for i in order], carry, dict(zip(ctx.pools, ctx.min_replicas)),
-                              dict(zip(ctx.pools, ctx.max_replicas)), dict(zip(ctx.pools, ctx.gpu)))
+                              dict(zip(ctx.pools, ctx.max_replicas)), dict(zip(ctx.pools, ctx.gpu)), ctx.mixed, batch)
     for i in order:
         why[i] += f" -> {replicas[ctx.pools[i]]} @b{batch[ctx.pools[i]]}"
     order = list(range(len(ctx.pools)))

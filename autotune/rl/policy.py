@@ -119,7 +119,11 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
         field = "guard_calm_s" if str(e).startswith("guard_calm_s") else "burst_guard"
         raise InputError(card_path(path), f"features.{field}", str(e)) from None
     try:
-        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd, *guard)
+        measure = F.measure_mixes_of(card)
+    except ValueError as e:
+        raise InputError(card_path(path), "features.mixed_capacity", str(e)) from None
+    try:
+        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd, *guard, measure)
     except ValueError as e:
         raise InputError(card_path(path), "features.burst_guard" if guard[0] and sizing != "crowd"
                          else "features.sizing", str(e)) from None

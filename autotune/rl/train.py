@@ -303,6 +303,8 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "reward_weights": reward_weights(sc),
         "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
         "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
+                     # how fleets that mix GPU types were sized in training (capacity.MixedFleets)
+                     "mixed_capacity": "measured",
                      **({"crowd_factor": result.ctx.crowd_factor, "note": CROWD_NOTE}
                         if result.ctx.sizing == "crowd" else {}),
                      **({"burst_guard": result.ctx.burst_guard,

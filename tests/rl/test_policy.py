@@ -372,3 +372,20 @@ def test_bad_burst_guard_in_a_card_is_refused(tmp_path: Path, field: str, value:
     card.write_text(json.dumps(data))
     with pytest.raises(InputError, match=re.escape(f"features.{field}: {needle}")):
         load_policy(path, load_scenario("default"))
+
+
+def test_a_policy_sizes_mixed_gpu_fleets_as_it_was_trained(tmp_path: Path) -> None:
+    """Cards before session 10 (no features.mixed_capacity) decode with mixes added up, as they were trained;
+    new cards say "measured"; anything else is refused naming the field."""
+    sc = load_scenario("mixed-large")
+    assert load_policy(POLICIES / "mixed-large.zip", sc).ctx.mixed is None  # trained with mixes added up
+    path = _copy("mixed-large", tmp_path)
+    card = path.with_suffix(".json")
+    data = json.loads(card.read_text())
+    data["features"]["mixed_capacity"] = "measured"
+    card.write_text(json.dumps(data))
+    assert load_policy(path, sc).ctx.mixed is not None
+    data["features"]["mixed_capacity"] = "modelled"
+    card.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=re.escape("features.mixed_capacity: mixed_capacity must be")):
+        load_policy(path, sc)

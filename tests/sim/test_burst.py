@@ -50,10 +50,16 @@ def test_headroom_spills_past_the_cheapest_pools_quota_in_price_order() -> None:
     d, _ = pol.decide(obs, state)  # 500 req/s: x1.2 = 600 req/s of SLO capacity
     assert d.replicas["l4-spot"] == 6 and d.replicas["l4"] == 3
     n = d.replicas["a100"]
-    # the fewest A100s at which the whole fleet, pooled behind one router, carries 600 req/s
-    g = pol.groups
-    assert pooled_capacity({**d.replicas, "a100": n - 1}, carry, g) < 600 <= pooled_capacity(d.replicas, carry, g)
-    # the spot and on-demand L4s pool as one fleet: fewer A100s than adding the pools up
+    # the fewest A100s at which the whole fleet, L4s and A100s behind one router, carries 600 req/s as measured
+    g, m, b = pol.groups, pol.mixed, pol.batch
+    assert m is not None
+    assert pooled_capacity({**d.replicas, "a100": n - 1}, carry, g, m, b) < 600 <= pooled_capacity(d.replicas, carry,
+                                                                                                   g, m, b)
+    # The model (spot and on-demand L4s pooled, the A100s added) would have bought one more: an A100 beside L4s
+    # carries more than alone (the router sends it the overflow of the L4s' short queues).
+    model = next(k for k in range(5) if pooled_capacity({**d.replicas, "a100": k}, carry, g) >= 600)
+    assert n == model - 1
+    # and adding every pool up, more still
     alone = 600 - carry["l4-spot"][6] - carry["l4"][3]
-    assert n < next(k for k, c in enumerate(carry["a100"]) if c >= alone)
+    assert model <= next(k for k, c in enumerate(carry["a100"]) if c >= alone)
     assert "a100" in d.reason

@@ -47,19 +47,26 @@ def test_different_gpus_are_not_pooled_because_the_router_balances_queues_not_la
         model = pooled_capacity(fleet, rule.totals, rule.groups)
         got = measured_capacity(sc, fleet, rule.batch, hi=2.0 * model)
         assert (got < model) == below, (name, got, model)
+        # so sizing measures such a fleet instead of modelling it (capacity.MixedFleets)
+        assert rule.mixed is not None
+        assert pooled_capacity(fleet, rule.totals, rule.groups, rule.mixed, rule.batch) == got
 
 
 def test_oracle_buys_fewer_gpus_on_mixed_large_when_same_gpu_pools_are_pooled() -> None:
     sc = load_scenario("mixed-large")
     arr = build_arrivals(sc, 0)
     plan = make_oracle(sc, arr).plan
-    peak = max(plan, key=lambda d: sum(d.replicas.values()))
-    assert peak.replicas["l4-spot"] == 6 and peak.replicas["l4"] == 3  # the L4 quotas bind at the peak
+    peak = max(plan, key=lambda d: (d.replicas["a100"], float(d.reason.split("peak ")[1].split(" ")[0])))
+    assert peak.replicas["l4-spot"] == 6 and peak.replicas["a100"] >= 1  # past the spot quota, an A100 is bought
     rule = make_policy("headroom", sc)
-    have = pooled_capacity(peak.replicas, rule.totals, rule.groups)
-    one_less = pooled_capacity({**peak.replicas, "a100": peak.replicas["a100"] - 1}, rule.totals, rule.groups)
-    # the A100s it buys are the fewest that carry the peak pooled with the L4s
-    assert one_less < float(peak.reason.split("peak ")[1].split(" ")[0]) <= have + 1
+    how = (rule.totals, rule.groups, rule.mixed, dict(peak.batch_size))
+    rate = float(peak.reason.split("peak ")[1].split(" ")[0])
+    have = pooled_capacity(peak.replicas, *how)
+    one_less = pooled_capacity({**peak.replicas, "a100": peak.replicas["a100"] - 1}, *how)
+    # the A100s it buys are the fewest that carry the peak with the L4s, as measured
+    assert one_less < rate <= have + 1
+    # the model (A100s added to the L4s) says that fleet falls short: measuring saved an A100 or an L4
+    assert pooled_capacity(peak.replicas, rule.totals, rule.groups) < rate
 
 
 def test_oracle_fleet_menu_finds_the_cheapest_fleet_a_brute_force_search_finds() -> None:
