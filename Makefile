@@ -18,7 +18,8 @@ install: $(STAMP)
 # The live tests prime a controller from a real Prometheus server: Debian's package (needs root, as CI runs).
 prometheus:
 	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+		apt-get install -y -q --no-install-recommends prometheus >/dev/null; } || { echo "make test needs a \
+	prometheus binary on PATH: apt-get install prometheus (as root), or install one by hand" >&2; exit 1; }
 
 demo: $(STAMP)
 	$(BIN)/autotune whatif --scenario default --out results/default.csv --plot results/default.png
