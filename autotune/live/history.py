@@ -26,6 +26,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from urllib.parse import urlencode
 
 from autotune.errors import InputError
 from autotune.live import observe
@@ -100,8 +101,6 @@ def fetch_history(client: RetryingClient, prom_url: str, app: str, end: float, s
 
 
 def _params(query: str, t: float) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({"query": query, "time": f"{t:.3f}"})
 
 
@@ -138,7 +137,7 @@ class Primed:
 
     def note(self, url: str) -> str:
         return (f"primed the policy state from {self.windows} windows "
-                f"({self.windows and self.saved.t / 60:.0f} min) of history at {url}: "
+                f"({self.saved.t / 60:.0f} min) of history at {url}: "
                 f"{self.decided} with metrics, {self.windows - self.decided} without")
 
 

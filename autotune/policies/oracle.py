@@ -107,21 +107,23 @@ class FleetMenu:
 
     def cover(self, rate: float) -> int | None:
         """Index of the cheapest fleet that carries ``rate`` (None if none does)."""
-        self.upto(rate)
-        listed = self._listed()
-        k = int(np.searchsorted(self.have[listed], rate - 1e-6))
-        return None if k == len(listed) else int(listed[k])
+        last = int(self._upto(rate)[-1])
+        return last if self.have[last] >= rate - 1e-6 else None
 
     def upto(self, rate: float) -> tuple[np.ndarray, np.ndarray]:
         """The listed fleets up to the first that carries ``rate`` (all of them if none does), each measured.
 
         The cheaper ones are measured too: the model understates some mixes (an A100 beside L4s), and one of
         them may carry ``rate`` for less."""
+        idx = self._upto(rate)
+        return self.fleets[idx], self.have[idx]
+
+    def _upto(self, rate: float) -> np.ndarray:
         while True:
             listed = self._listed()
             k = min(int(np.searchsorted(self.have[listed], rate - 1e-6)), len(listed) - 1)
             if not any([self._measure(int(i)) for i in listed[:k + 1]]):
-                return self.fleets[listed[:k + 1]], self.have[listed[:k + 1]]
+                return listed[:k + 1]
 
 
 def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
