@@ -34,7 +34,7 @@ from autotune.sim.run import SimResult
 from autotune.whatif import run_whatif
 
 
-def _cells(key: str, res: SimResult) -> dict[str, float]:
+def cells(key: str, res: SimResult) -> dict[str, float]:
     s = res.summary()
     return {f"{key}_cost": float(s["cost_usd"]), f"{key}_slo": float(s["slo_attainment"]),
             f"{key}_slo_warm": slo_after(res, WARMUP_S)}
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_whatif(case.scenario, keys, case.seed, options=case.options)  # the policies, then both bounds
         row: dict[str, float | str] = {"case": case.name}
         for key, sim_result in zip([*keys, "oracle-startup", "oracle"], res.results, strict=True):
-            row |= _cells(key, sim_result)
+            row |= cells(key, sim_result)
         rows.append(row)
         print(f"{case.name:>22}  " + "  ".join(f"{k}: ${float(row[f'{k}_cost']):6.2f} {float(row[f'{k}_slo']):7.2%}"
                                              for k in ["oracle", "oracle-startup", *keys]), flush=True)

@@ -13,6 +13,14 @@ plan, started early enough for the pools' real start-up delays (node
 provisioning plus model load) and simulated with them, from the scenario's
 initial fleet as every real policy is. What a policy pays beyond *that* is the
 price of not knowing the future alone.
+
+``make_oracle(..., insure=K)`` plans the same way but never holds less than
+``POLICY+crowd:K``'s floor: the fleet that carries K x the calm load (the
+median window rate of the last 10 minutes, as the floor counts it from the
+windows seen so far). A policy that must absorb a K x surprise at any moment
+can do no better than this plan if it also knew everything else; the gap
+between it and ``oracle`` is what that insurance costs in hindsight
+(``bench/insurance_price.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from autotune.capacity import (
     pooled_capacity,
     slo_capacity,
 )
+from autotune.policies.crowd import CALM_S, calm_load
 from autotune.policies.predictive import lead_of
 from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolRuntime, Scenario
@@ -194,7 +203,16 @@ def scenario_menu(scenario: Scenario) -> FleetMenu:
                       {p.name: b for p, (b, _) in zip(pools, chosen)})
 
 
-def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) -> OraclePolicy:
+def insured_need(peak: np.ndarray, mean: np.ndarray, factor: float, calm_windows: int) -> np.ndarray:
+    """Per window, the rate to plan for: the window's peak, and at least ``factor`` x the calm load of the
+    windows before it (what the crowd floor sees when it decides that window)."""
+    if factor <= 0:
+        return peak
+    calm = np.array([calm_load([float(r) for r in mean[max(0, k - calm_windows):k]]) for k in range(len(mean))])
+    return np.maximum(peak, factor * calm)
+
+
+def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False, insure: float = 0.0) -> OraclePolicy:
     pools, chosen, totals = _sizing(scenario)
     caps = [c for _, c in chosen]
     groups = gpu_groups(scenario)
@@ -208,10 +226,11 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) 
     bins = np.bincount(np.minimum((arrivals.times // (step / sub)).astype(np.int64), n_windows * sub - 1),
                        minlength=n_windows * sub).reshape(n_windows, sub)
     peak = bins.max(axis=1) * sub / step
+    need = insured_need(peak, bins.sum(axis=1) / step, insure, max(1, round(CALM_S / step)))
     plan = []
     cache: dict[int, tuple[int, ...]] = {}
     for k in range(n_windows):
-        rate = float(peak[k])
+        rate = float(need[k])
         key = int(math.ceil(rate))
         if key not in cache:
             cache[key] = cheapest_fleet(key, menu, pools)
@@ -220,10 +239,13 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False) 
                               {p.name: t for p, t, c in zip(pools, totals, caps) if c > 0}, groups, mixed, batch)
         plan.append(Decision(
             {p.name: n for p, n in zip(pools, fleet)},
-            f"window {k}: peak {rate:.0f} req/s ahead, capacity {cap:.0f} req/s",
+            f"window {k}: peak {peak[k]:.0f} req/s ahead"
+            + (f", {insure:g}x calm {need[k] / insure:.0f} req/s" if need[k] > peak[k] else "")
+            + f", capacity {cap:.0f} req/s",
             {p.name: b for p, (b, _) in zip(pools, chosen)},
         ))
+    suffix = f"+crowd:{insure:g}" if insure > 0 else ""
     if start_up:
-        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup",
+        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup" + suffix,
                             start_warm=False)
-    return OraclePolicy(step, tuple(plan))
+    return OraclePolicy(step, tuple(plan), "oracle" + suffix)
