@@ -42,10 +42,13 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
                 tasks[name] = prog.add_task(name, total=1.0)
             prog.update(tasks[name], completed=frac)
 
-        result = run_whatif(scenario, args.policy, args.seed, progress=progress, arrivals=arrivals)
+        result = run_whatif(scenario, args.policy, args.seed, progress=progress, arrivals=arrivals,
+                            insure=insurance(args.policy) if args.insure is None else args.insure)
     table = Table(title=f"what-if: {scenario.name} (SLO {scenario.slo.latency_ms:g} ms, "
                         f"target {scenario.slo.target:.1%}); oracle is a clairvoyant bound, "
-                        "oracle-startup the same paying start-up delays")
+                        "oracle-startup the same paying start-up delays"
+                        + (", oracle+crowd:K the bound insured for a K x surge" if len(result.results)
+                           > result.n_policies + 2 else ""))
     for c in SUMMARY_COLUMNS:
         table.add_column(c, justify="left" if c == "policy" else "right")
     for row in result.rows():
@@ -73,6 +76,18 @@ def default_policies(scenario: str) -> list[str]:
     shipped = POLICIES / f"{scenario}.zip"
     return (["static", "ray-default", "hpa", "predictive", f"predictive+crowd:{CROWD_DEFAULT:g}"]
             + ([str(shipped)] if shipped.exists() else []))
+
+
+def insurance(policies: list[str]) -> float:
+    """The largest K of the ``POLICY+crowd:K`` asked for (0 if none): the surge the insured oracle holds."""
+    ks = []
+    for spec in policies:
+        _, plus, k = spec.rpartition("+crowd:")
+        try:
+            ks.append(float(k) if plus else 0.0)
+        except ValueError:
+            ks.append(0.0)  # make_policy has already refused it with a one-line error
+    return max(ks, default=0.0)
 
 
 def _cell(col: str, v: object) -> str:
@@ -115,7 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--instance", help="run every pool on this GPU type instead (T4, L4, A10G, A100, H100)")
-    p.add_argument("--out", help="CSV file, one row per policy plus oracle-startup and oracle")
+    p.add_argument("--insure", type=float, metavar="K",
+                   help="also plan oracle+crowd:K, the oracle never holding less than a K x surge of the calm load "
+                        "needs: what insuring against that surprise costs in hindsight (default: the largest K of "
+                        "the POLICY+crowd:K asked for; 0: none)")
+    p.add_argument("--out", help="CSV file, one row per policy plus oracle-startup, oracle and oracle+crowd:K")
     p.add_argument("--plot", help="PNG file: load, replicas by pool and latency over time")
     p.add_argument("--records", metavar="DIR", help="write per-request and per-window CSVs for each policy")
     add_trace_options(p)

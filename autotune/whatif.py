@@ -7,6 +7,12 @@ to ``oracle-startup`` is what not knowing the future costs. ``oracle`` is a
 bound; ``oracle-startup`` is a plan a clairvoyant controller could run, not an
 optimum (on a short span a static fleet can cost less: it holds no replica for a
 peak that queueing absorbs).
+
+With ``insure=K`` a third plan follows: ``oracle+crowd:K``, the oracle that
+never holds less than the fleet a K x surge of the calm load needs, as
+``POLICY+crowd:K`` does. A policy that keeps a surprise crowd must hold that
+insurance without knowing when the crowd comes; the gap from ``oracle`` to this
+plan is its price in hindsight, and the gap from it to a policy the rest.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ Progress = Callable[[str, float], None]  # (policy, fraction of simulated time d
 class WhatIf:
     scenario: Scenario
     arrivals: Arrivals
-    results: list[SimResult]  # the policies asked for, then oracle-startup, then the oracle
+    results: list[SimResult]  # the policies asked for, then oracle-startup, the oracle, oracle+crowd:K if insured
+    n_policies: int = 0
 
     def rows(self) -> list[dict[str, float | int | str]]:
         return [r.summary() for r in self.results]
@@ -41,8 +48,9 @@ class WhatIf:
 
 def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int = 0,
                options: TraceOptions | None = None, progress: Progress | None = None,
-               arrivals: Arrivals | None = None) -> WhatIf:
-    """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant plans."""
+               arrivals: Arrivals | None = None, insure: float = 0.0) -> WhatIf:
+    """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant plans,
+    and with ``insure`` > 0 the oracle insured against an ``insure`` x surge."""
     arr = arrivals if arrivals is not None else build_arrivals(scenario, seed, options)
     built = [make_policy(p, scenario) if isinstance(p, str) else p for p in policies]
     end = arr.duration_s + scenario.drain_s
@@ -57,22 +65,35 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
     results.append(simulate(scenario, arr, early, seed, on_window=tick(early.name)))
     oracle = make_oracle(scenario, arr)
     results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), on_window=tick("oracle")))
-    return WhatIf(scenario, arr, results)
+    if insure > 0:
+        insured = make_oracle(scenario, arr, insure=insure)
+        results.append(simulate(scenario, arr, insured, seed, SimConfig(instant_start=True),
+                                on_window=tick(insured.name)))
+    return WhatIf(scenario, arr, results, len(built))
 
 
 def verdict(result: WhatIf) -> str:
-    """One line under the table: what start-up delay costs, and the cheapest policy that kept the SLO target."""
+    """One line under the table: what start-up delay (and insurance) costs, and the cheapest policy that kept
+    the SLO target."""
     rows = result.rows()
-    bound, early = float(rows[-1]["cost_usd"]), float(rows[-2]["cost_usd"])
+    early, bound = (float(r["cost_usd"]) for r in rows[result.n_policies:result.n_policies + 2])
+    insured = rows[result.n_policies + 2:]
     target = result.scenario.slo.target
-    kept = [r for r in rows[:-2] if float(r["slo_attainment"]) >= target]
+    kept = [r for r in rows[:result.n_policies] if float(r["slo_attainment"]) >= target]
     share = f" (start-up delay {early / bound - 1:+.0%})" if bound > 0 else ""
     line = f"clairvoyant: oracle ${bound:,.2f}, oracle-startup ${early:,.2f}{share}"
+    for r in insured:
+        cost = float(r["cost_usd"])
+        k = str(r["policy"]).rpartition(":")[2]
+        line += f", {r['policy']} ${cost:,.2f}" + (f" (insured for a {k}x surge: {cost / bound:.2f}x oracle)"
+                                                   if bound > 0 else "")
     if not kept:
         return line + f"; no policy kept the {target:.1%} SLO target"
     best = min(kept, key=lambda r: float(r["cost_usd"]))
     cost = float(best["cost_usd"])
-    ratio = f" ({cost / early:.2f}x oracle-startup)" if early > 0 else ""
+    against = [(early, "oracle-startup")] + [(float(r["cost_usd"]), str(r["policy"])) for r in insured]
+    parts = [f"{cost / c:.2f}x {name}" for c, name in against if c > 0]
+    ratio = f" ({', '.join(parts)})" if parts else ""
     return line + f"; cheapest at the {target:.1%} target: {best['policy']} ${cost:,.2f}{ratio}"
 
 

@@ -39,7 +39,7 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path, ca
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
     rows = {r["policy"]: r for r in csv.DictReader(out.open())}
     assert list(rows) == ["static", "ray-default", "hpa", "predictive", "predictive+crowd:3", "rl:default",
-                          "oracle-startup", "oracle"]
+                          "oracle-startup", "oracle", "oracle+crowd:3"]
     # the first answer a user gets: autotune's rule keeps the SLO for less than Ray's
     assert float(rows["predictive"]["cost_usd"]) < 0.6 * float(rows["ray-default"]["cost_usd"])
     assert float(rows["predictive"]["slo_attainment"]) >= 0.99
@@ -52,12 +52,18 @@ def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path, ca
     assert float(early["slo_attainment"]) >= 0.99
     assert float(bound["cost_usd"]) < float(early["cost_usd"]) < float(rows["predictive"]["cost_usd"])
     # the line under the table: the start-up share and the cheapest policy that kept the target, from these rows
+    # the oracle insured as the floor is: most of the floored rule's price over the oracle is the insurance
+    cover = float(rows["oracle+crowd:3"]["cost_usd"])
+    assert 2 * float(bound["cost_usd"]) < cover <= float(insured["cost_usd"]) < 1.05 * cover
     kept = {k: float(r["cost_usd"]) for k, r in rows.items()
-            if k not in ("oracle", "oracle-startup") and float(r["slo_attainment"]) >= 0.99}
+            if not k.startswith("oracle") and float(r["slo_attainment"]) >= 0.99}
     best = min(kept, key=kept.__getitem__)
     said = capsys.readouterr().out
     assert f"start-up delay {float(early['cost_usd']) / float(bound['cost_usd']) - 1:+.0%}" in said
     assert f"cheapest at the 99.0% target: {best} ${kept[best]:,.2f}" in said and best == "predictive"
+    price = cover / float(bound["cost_usd"])
+    assert f"oracle+crowd:3 ${cover:,.2f} (insured for a 3x surge: {price:.2f}x oracle)" in said
+    assert f"{kept[best] / cover:.2f}x oracle+crowd:3)" in said
 
 
 @pytest.mark.parametrize("scenario,rate", [("default", 20.0), ("default", 300.0), ("default", 900.0),
