@@ -62,6 +62,10 @@ def _hyper(pairs: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
         raise InputError("command line", "--set", str(e)) from None
     if guard[0] and sizing != "crowd":
         raise InputError("command line", "--set", f"burst_guard needs sizing=crowd (got {sizing!r})")
+    try:
+        F.check_mixed_capacity(hyper.get("mixed_capacity", DEFAULT_HYPER["mixed_capacity"]))
+    except ValueError as e:
+        raise InputError("command line", "--set", str(e)) from None
     selection = hyper.get("selection", DEFAULT_HYPER["selection"])
     if selection not in SELECTIONS:
         raise InputError("command line", "--set",

@@ -67,13 +67,13 @@ class RayServeClusterEnv(gym.Env):
     def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
                  episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
                  action_kind: str = F.ACTION_KIND, sizing: str = F.SIZING, burst_guard: float = 0.0,
-                 guard_calm_s: float = F.GUARD_CALM_S) -> None:
+                 guard_calm_s: float = F.GUARD_CALM_S, mixed_capacity: str = "measured") -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
                 update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
         self.ctx = F.make_context(self.scenario, action_kind=action_kind, sizing=sizing, burst_guard=burst_guard,
-                                  guard_calm_s=guard_calm_s)
+                                  guard_calm_s=guard_calm_s, measure_mixes=F.check_mixed_capacity(mixed_capacity))
         self.randomize = randomize
         self.episode_s = episode_s
         self.weights = reward_weights(self.scenario)

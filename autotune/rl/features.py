@@ -288,16 +288,23 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
     )
 
 
+MIXED_CAPACITIES = ("measured", "added")
+
+
+def check_mixed_capacity(value: object) -> bool:
+    """True for ``measured``, False for ``added``; anything else is a ValueError."""
+    if value not in MIXED_CAPACITIES:
+        raise ValueError(f"mixed_capacity must be 'added' or 'measured', got {value!r}")
+    return value == "measured"
+
+
 def measure_mixes_of(card: dict[str, object]) -> bool:
     """Whether the policy was trained with fleets that mix GPU types measured (session 10 on) or added up.
 
     A policy decodes its levels as it was trained: under the other capacity model the same level means a
     different fleet (``mixed.zip``, trained with mixes added up, bought more T4s when they were measured)."""
     features = card.get("features")
-    value = features.get("mixed_capacity", "added") if isinstance(features, dict) else "added"
-    if value not in ("added", "measured"):
-        raise ValueError(f"mixed_capacity must be 'added' or 'measured', got {value!r}")
-    return value == "measured"
+    return check_mixed_capacity(features.get("mixed_capacity", "added") if isinstance(features, dict) else "added")
 
 
 def initial_levels(ctx: FeatureContext) -> list[int]:

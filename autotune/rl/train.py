@@ -54,6 +54,10 @@ DEFAULT_HYPER: dict[str, Any] = {
     "selection": "guarded",  # one of SELECTIONS: which validated checkpoint ships
     "burst_guard": 0.0,  # sizing=crowd: keep the insurance until guard_calm_s pass without a burst this big (0: off)
     "guard_calm_s": F.GUARD_CALM_S,
+    # Fleets mixing GPU types: "measured" (capacity.MixedFleets) or "added" (each type's capacity summed, as
+    # before session 10). Measuring is right but slow where exploration asks about many mixes: on ``mixed``
+    # (four pools, three GPU types) a 300k-step run did not reach its first evaluation in 18 minutes.
+    "mixed_capacity": "measured",
 }
 # How the shipped checkpoint is chosen. "score": the lowest validation score.
 # "guarded": the lowest score among checkpoints whose SLO after the warm-up on
@@ -79,7 +83,7 @@ class TrainResult:
 
 def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
                   reward: dict[str, float] | None, gamma: float, action_kind: str, sizing: str,
-                  guard: tuple[float, float] = (0.0, F.GUARD_CALM_S)) -> Any:
+                  guard: tuple[float, float] = (0.0, F.GUARD_CALM_S), mixed_capacity: str = "measured") -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -87,7 +91,8 @@ def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
                                              reward_weights_override=reward, action_kind=action_kind,
-                                             sizing=sizing, burst_guard=guard[0], guard_calm_s=guard[1]))
+                                             sizing=sizing, burst_guard=guard[0], guard_calm_s=guard[1],
+                                             mixed_capacity=mixed_capacity))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
@@ -184,7 +189,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
     env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]),
-                        str(h["action_kind"]), str(h["sizing"]), guard)
+                        str(h["action_kind"]), str(h["sizing"]), guard, str(h["mixed_capacity"]))
     n_steps = int(h["n_steps"])
     model = MaskablePPO(
         "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
@@ -192,7 +197,8 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
         gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
         policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
     ctx = F.make_context(scenario, action_kind=str(h["action_kind"]), sizing=str(h["sizing"]),
-                         burst_guard=guard[0], guard_calm_s=guard[1])
+                         burst_guard=guard[0], guard_calm_s=guard[1],
+                         measure_mixes=F.check_mixed_capacity(h["mixed_capacity"]))
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
@@ -304,7 +310,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
         "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
                      # how fleets that mix GPU types were sized in training (capacity.MixedFleets)
-                     "mixed_capacity": "measured",
+                     "mixed_capacity": str(hyper.get("mixed_capacity", DEFAULT_HYPER["mixed_capacity"])),
                      **({"crowd_factor": result.ctx.crowd_factor, "note": CROWD_NOTE}
                         if result.ctx.sizing == "crowd" else {}),
                      **({"burst_guard": result.ctx.burst_guard,

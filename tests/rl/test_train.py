@@ -79,11 +79,21 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--set", "selection=lucky"], "--set: selection must be one of"),
                                          (["--set", "slo_weight=-1"], "--set: slo_weight must be a number"),
                                          (["--set", "slo_cap=0"], "--set: slo_cap must be a number > 0"),
+                                         (["--set", "mixed_capacity=modelled"], "--set: mixed_capacity must be"),
                                          (["--val-bursts", "-1"], "--val-bursts: must be 0 or more")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     res = run_cli("train", *args)
     assert res.returncode == 2
     assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_training_measures_mixed_gpu_fleets_unless_told_to_add_them_up() -> None:
+    from autotune.rl.env import RayServeClusterEnv
+
+    assert RayServeClusterEnv("mixed").ctx.mixed is not None  # the default: measured, as the rules size them
+    assert RayServeClusterEnv("mixed", mixed_capacity="added").ctx.mixed is None
+    with pytest.raises(ValueError, match="mixed_capacity must be"):
+        RayServeClusterEnv("mixed", mixed_capacity="modelled")
 
 
 def test_default_validation_covers_bursts_a_ramp_and_a_smooth_high_load() -> None:
@@ -114,7 +124,7 @@ def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
                   "--val-episodes", "1", "--val-bursts", "0", "--no-progress", "--set", "action_kind=absolute",
-                  "--set", "n_steps=128", "--set", "slo_weight=2.5")
+                  "--set", "n_steps=128", "--set", "slo_weight=2.5", "--set", "mixed_capacity=added")
     assert res.returncode == 0, res.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     for key in ("scenario", "timesteps", "wall_time_s", "hyperparameters", "reward_weights", "training_distribution",
@@ -124,6 +134,7 @@ def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     assert card["hyperparameters"]["n_steps"] == 128 and card["action"]["kind"] == "absolute"
     assert card["reward_weights"]["slo_weight"] == 2.5
     assert "--set action_kind=absolute" in card["command"]
+    assert card["features"]["mixed_capacity"] == card["hyperparameters"]["mixed_capacity"] == "added"
     sel = card["selection"]  # guarded by default: floors from the step-0 prior, and whether a checkpoint kept them
     assert sel["rule"] == "guarded" and len(sel["floors"]) == len(sel["prior_slo_after_warmup"]) == 1
     assert isinstance(sel["kept"], bool)
