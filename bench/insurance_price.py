@@ -27,15 +27,13 @@ writes ``bench/results/insurance_price-<scenario>.csv`` / ``.json``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
-from rl_eval import cases
-from startup_price import cells
+from rl_eval import Case
+from startup_price import cells, priced_rows, save
 
 from autotune.paths import ROOT
 from autotune.policies.crowd import CROWD_DEFAULT
@@ -43,7 +41,7 @@ from autotune.policies.oracle import make_oracle
 from autotune.scenario import load_scenario
 from autotune.sim.cluster import SimConfig
 from autotune.sim.run import simulate
-from autotune.whatif import run_whatif
+from autotune.whatif import WhatIf
 
 TARGET_RATIO = 1.15  # the "within 1.15x of oracle", here read against the insured plan
 
@@ -81,36 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     sc = load_scenario(args.scenario)
-    keys = args.policy
     insured = f"oracle+crowd:{args.crowd:g}"
-    rows: list[dict[str, float | str]] = []
-    t0 = time.monotonic()
-    for case in cases(sc, args.quick):
-        res = run_whatif(case.scenario, keys, case.seed, options=case.options)  # the policies, then both bounds
-        row: dict[str, float | str] = {"case": case.name}
-        for key, sim_result in zip([*keys, "oracle-startup", "oracle"], res.results, strict=True):
-            row |= cells(key, sim_result)
+
+    def plans(case: Case, res: WhatIf) -> dict[str, float]:
         arr = res.arrivals
         plan = make_oracle(case.scenario, arr, insure=args.crowd)
-        row |= cells(insured, simulate(case.scenario, arr, plan, case.seed, SimConfig(instant_start=True)))
+        row = cells(insured, simulate(case.scenario, arr, plan, case.seed, SimConfig(instant_start=True)))
         early = make_oracle(case.scenario, arr, start_up=True, insure=args.crowd)
-        row |= cells(f"early_{insured}", simulate(case.scenario, arr, early, case.seed))
-        rows.append(row)
-        print(f"{case.name:>22}  " + "  ".join(f"{k}: ${float(row[f'{k}_cost']):6.2f} {float(row[f'{k}_slo']):7.2%}"
-                                             for k in ["oracle", insured, *keys]), flush=True)
-    summary = summarize(rows, keys, insured, sc.slo.target)
+        return row | cells(f"early_{insured}", simulate(case.scenario, arr, early, case.seed))
+
+    t0 = time.monotonic()
+    rows = priced_rows(sc, args.policy, args.quick, plans, ["oracle", insured, *args.policy])
+    summary = summarize(rows, args.policy, insured, sc.slo.target)
     summary["wall_s"] = round(time.monotonic() - t0, 1)
     print(json.dumps(summary, indent=2))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"insurance_price-{sc.name}{'-quick' if args.quick else ''}"
-    with open(out / f"{stem}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    (out / f"{stem}.json").write_text(json.dumps({"scenario": sc.name, "policies": keys, "crowd": args.crowd,
-                                                 "summary": summary, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {out / stem}.csv and .json", file=sys.stderr)
+    save(args.out, f"insurance_price-{sc.name}{'-quick' if args.quick else ''}", rows,
+         {"scenario": sc.name, "policies": args.policy, "crowd": args.crowd, "summary": summary})
     return 0
 
 

@@ -22,16 +22,17 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from rl_eval import cases
+from rl_eval import Case, cases
 
 from autotune.paths import ROOT
 from autotune.rl.evaluation import WARMUP_S, slo_after
-from autotune.scenario import load_scenario
+from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import SimResult
-from autotune.whatif import run_whatif
+from autotune.whatif import WhatIf, run_whatif
 
 
 def cells(key: str, res: SimResult) -> dict[str, float]:
@@ -57,6 +58,38 @@ def summarize(rows: list[dict[str, float | str]], keys: list[str], target: float
     return s
 
 
+Extra = Callable[[Case, WhatIf], dict[str, float]]
+
+
+def priced_rows(sc: Scenario, keys: list[str], quick: bool, extra: Extra | None = None,
+                shown: list[str] | None = None) -> list[dict[str, float | str]]:
+    """One row per ``bench/rl_eval.py`` case: cost and SLO of each policy and of both oracles, plus ``extra``'s."""
+    rows: list[dict[str, float | str]] = []
+    for case in cases(sc, quick):
+        res = run_whatif(case.scenario, keys, case.seed, options=case.options)  # the policies, then both bounds
+        row: dict[str, float | str] = {"case": case.name}
+        for key, sim_result in zip([*keys, "oracle-startup", "oracle"], res.results, strict=True):
+            row |= cells(key, sim_result)
+        if extra is not None:
+            row |= extra(case, res)
+        rows.append(row)
+        print(f"{case.name:>22}  " + "  ".join(f"{k}: ${float(row[f'{k}_cost']):6.2f} {float(row[f'{k}_slo']):7.2%}"
+                                             for k in (shown or ["oracle", "oracle-startup", *keys])), flush=True)
+    return rows
+
+
+def save(out_dir: str, stem: str, rows: list[dict[str, float | str]], meta: dict[str, object]) -> None:
+    """``stem``.csv (the rows) and ``stem``.json (``meta`` and the rows) in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{stem}.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (out / f"{stem}.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {out / stem}.csv and .json", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="default")
@@ -66,30 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     sc = load_scenario(args.scenario)
-    keys = args.policy
-    rows: list[dict[str, float | str]] = []
     t0 = time.monotonic()
-    for case in cases(sc, args.quick):
-        res = run_whatif(case.scenario, keys, case.seed, options=case.options)  # the policies, then both bounds
-        row: dict[str, float | str] = {"case": case.name}
-        for key, sim_result in zip([*keys, "oracle-startup", "oracle"], res.results, strict=True):
-            row |= cells(key, sim_result)
-        rows.append(row)
-        print(f"{case.name:>22}  " + "  ".join(f"{k}: ${float(row[f'{k}_cost']):6.2f} {float(row[f'{k}_slo']):7.2%}"
-                                             for k in ["oracle", "oracle-startup", *keys]), flush=True)
-    summary = summarize(rows, keys, sc.slo.target)
+    rows = priced_rows(sc, args.policy, args.quick)
+    summary = summarize(rows, args.policy, sc.slo.target)
     summary["wall_s"] = round(time.monotonic() - t0, 1)
     print(json.dumps(summary, indent=2))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"startup_price-{sc.name}{'-quick' if args.quick else ''}"
-    with open(out / f"{stem}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    (out / f"{stem}.json").write_text(json.dumps({"scenario": sc.name, "policies": keys, "summary": summary,
-                                                 "rows": rows}, indent=2) + "\n")
-    print(f"wrote {out / stem}.csv and .json", file=sys.stderr)
+    save(args.out, f"startup_price-{sc.name}{'-quick' if args.quick else ''}", rows,
+         {"scenario": sc.name, "policies": args.policy, "summary": summary})
     return 0
 
 
