@@ -23,6 +23,9 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from autotune.whatif import plot, run_whatif, verdict, write_csv, write_records
     from autotune.workload.arrivals import build_arrivals
 
+    if args.insure is not None and not (args.insure == 0 or 1 <= args.insure <= 100):
+        raise InputError("command line", "--insure", f"must be 0 (none) or a surge K with 1 <= K <= 100, "
+                                                     f"got {args.insure:g}")
     scenario = load_scenario(args.scenario)
     if args.policy is None:
         args.policy = default_policies(scenario.name)

@@ -34,6 +34,17 @@ def test_whatif_writes_exact_csv_and_plot(tmp_path, capsys):
     assert "oracle" in capsys.readouterr().out
 
 
+def test_insure_adds_or_leaves_out_the_insured_oracle(tmp_path):
+    out = tmp_path / "r.csv"
+    assert main(["whatif", "--duration", "300", "--policy", "predictive+crowd:3", "--insure", "0",
+                 "--out", str(out)]) == 0
+    assert [r["policy"] for r in csv.DictReader(out.open())] == ["predictive+crowd:3", "oracle-startup", "oracle"]
+    assert main(["whatif", "--duration", "300", "--policy", "predictive", "--insure", "2", "--out", str(out)]) == 0
+    rows = {r["policy"]: r for r in csv.DictReader(out.open())}
+    assert list(rows) == ["predictive", "oracle-startup", "oracle", "oracle+crowd:2"]
+    assert float(rows["oracle+crowd:2"]["cost_usd"]) > float(rows["oracle"]["cost_usd"])
+
+
 def test_whatif_without_policies_compares_rays_rules_with_autotunes(tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(["whatif", "--out", str(out)]) == 0  # the README's first table (make demo): the whole hour
@@ -141,6 +152,10 @@ def test_unknown_policy_and_scenario(tmp_path):
     assert proc.returncode == 2 and "--policy" in proc.stderr and "magic" in proc.stderr
     proc = _run(tmp_path, "whatif", "--scenario", "nowhere")
     assert proc.returncode == 2 and "no such scenario" in proc.stderr
+    for bad in ("-1", "0.5", "nan", "1000"):
+        proc = _run(tmp_path, "whatif", "--insure", bad, "--duration", "60", "--out", "out.csv")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "--insure: must be 0 (none) or a surge K" in proc.stderr and not (tmp_path / "out.csv").exists()
 
 
 def test_scenarios_command_lists_every_scenario(capsys):
