@@ -40,7 +40,7 @@ class WhatIf:
     scenario: Scenario
     arrivals: Arrivals
     results: list[SimResult]  # the policies asked for, then oracle-startup, the oracle, oracle+crowd:K if insured
-    n_policies: int = 0
+    n_policies: int  # how many of ``results`` are the policies asked for
 
     def rows(self) -> list[dict[str, float | int | str]]:
         return [r.summary() for r in self.results]
