@@ -17,6 +17,15 @@ this wrapper puts it back as a floor, the way a guardrail bounds a decision:
 
 K is the surge a team must absorb without missing the SLO, and it has a price:
 holding it costs what the standing fleet costs, on calm days too.
+
+``POLICY+hold:K`` holds the same floor but does not stack the inner policy on
+top of it while the floor's fleet carries the load that came: a burst within
+K x the calm load is what the floor was bought for, and a forecasting rule
+that reacts to it as well (``predictive`` extends the jump over its start-up
+lead and multiplies it by the margin the burst taught it) buys replicas that
+arrive after the burst, for nothing (session 11: 24 L4s in a 3x crowd that
+the floor's 6 carried). Once the load outgrows the floor's fleet, the inner
+decision stands again, as under ``+crowd:K``.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ class CrowdFloor:
     factor: float
     calm_windows: int
     name: str
+    hold: bool = False  # +hold:K: the floor's fleet, not more, while it carries the load that came
 
     @property
     def first(self) -> Decision | None:
@@ -62,7 +72,17 @@ class CrowdFloor:
         new_state = {"inner": inner_state, "rates": rates}
         need = self.factor * calm_load(rates)
         held = {p.name: decision.replicas.get(p.name, p.target) for p in obs.pools}
-        if pooled_capacity(held, self.rule.totals, self.rule.groups, self.rule.mixed, self.rule.batch) >= need - 1e-6:
+        have = pooled_capacity(held, self.rule.totals, self.rule.groups, self.rule.mixed, self.rule.batch)
+        if self.hold and have > need + 1e-6:
+            floor = self.rule.fleet(need, "")
+            cover = pooled_capacity(floor.replicas, self.rule.totals, self.rule.groups, self.rule.mixed,
+                                    self.rule.batch)
+            if have > cover + 1e-6 and cover >= obs.arrival_rate:
+                why = (f"{decision.reason}; hold the floor: {self.factor:g}x calm {calm_load(rates):.0f} req/s, "
+                       f"{cover:.0f} req/s carries the {obs.arrival_rate:.0f} that came -> "
+                       + ", ".join(f"{n}: {floor.replicas[n]}" for n in self.rule.order))
+                return Decision({**held, **floor.replicas}, why, dict(floor.batch_size)), new_state
+        if have >= need - 1e-6:
             return decision, new_state
         start = {name: held.get(name, 0) for name in self.rule.order}
         top = {name: max(self.rule.max_replicas[name], start[name]) for name in self.rule.order}
@@ -74,6 +94,6 @@ class CrowdFloor:
         return Decision(replicas, why, dict(decision.batch_size)), new_state
 
 
-def with_crowd_floor(inner: Policy, scenario: Scenario, factor: float, name: str) -> CrowdFloor:
+def with_crowd_floor(inner: Policy, scenario: Scenario, factor: float, name: str, hold: bool = False) -> CrowdFloor:
     step = scenario.control_interval_s
-    return CrowdFloor(inner, make_headroom(scenario), factor, max(1, round(CALM_S / step)), name)
+    return CrowdFloor(inner, make_headroom(scenario), factor, max(1, round(CALM_S / step)), name, hold)

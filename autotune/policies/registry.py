@@ -60,8 +60,10 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
     """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip;
-    any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs."""
-    inner, plus, factor = spec.rpartition("+crowd:")
+    any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs, and with
+    ``+hold:K`` that fleet and no more while it carries the load that came."""
+    mark = max(("+crowd:", "+hold:"), key=spec.rfind)  # the outermost floor: the last one written
+    inner, plus, factor = spec.rpartition(mark)
     if plus:
         try:
             k = float(factor)
@@ -69,8 +71,8 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
             k = -1.0
         if not 1 <= k <= 100 or not inner:
             raise InputError("command line", "--policy",
-                             f"bad crowd floor {spec!r} (POLICY+crowd:K with 1 <= K <= 100)")
-        return with_crowd_floor(make_policy(inner, scenario), scenario, k, spec)
+                             f"bad crowd floor {spec!r} (POLICY{mark}K with 1 <= K <= 100)")
+        return with_crowd_floor(make_policy(inner, scenario), scenario, k, spec, hold=mark == "+hold:")
     if spec == "static" or spec.startswith("static:"):
         return _static(spec, scenario)
     if spec == "ray-default":

@@ -51,8 +51,44 @@ def test_the_floor_spills_to_the_next_pool_at_a_quota() -> None:
     assert decision.replicas["a100"] >= 1
 
 
-@pytest.mark.parametrize("spec", ["predictive+crowd:0.5", "predictive+crowd:x", "+crowd:2", "nope+crowd:2"])
+@pytest.mark.parametrize("spec", ["predictive+crowd:0.5", "predictive+crowd:x", "+crowd:2", "nope+crowd:2",
+                                  "predictive+hold:0", "+hold:3", "predictive+crowd:3+hold:x"])
 def test_a_bad_crowd_floor_is_a_one_line_error(spec: str) -> None:
     with pytest.raises(InputError) as e:
         make_policy(spec, load_scenario("default"))
     assert "\n" not in str(e.value) and "--policy" in str(e.value)
+
+
+def test_hold_keeps_the_floors_fleet_while_it_carries_the_load_and_follows_the_policy_past_it() -> None:
+    sc = load_scenario("default")
+    stack, hold = make_policy("static:24+crowd:3", sc), make_policy("static:24+hold:3", sc)
+    assert hold.name == "static:24+hold:3" and make_policy("predictive+crowd:2+hold:3", sc).name.endswith("+hold:3")
+    s_stack, s_hold = stack.initial_state(), hold.initial_state()
+    for k in range(60):  # ten calm minutes at 300 req/s, then a 3x crowd, then 4x
+        rate = 300.0 if k < 58 else (900.0 if k == 58 else 1200.0)
+        stacked, s_stack = stack.decide(_obs(10.0 * (k + 1), rate, {"l4": 24}), s_stack)
+        held, s_hold = hold.decide(_obs(10.0 * (k + 1), rate, {"l4": 24}), s_hold)
+        if k == 57:  # calm: the floor's 6 L4s (3 x 300 req/s needs 899; five carry 896), not the policy's 24
+            assert stacked.replicas == {"l4": 24} and held.replicas == {"l4": 6}
+            assert "hold the floor: 3x calm 300 req/s" in held.reason
+        if k == 58:  # the 3x crowd is what the floor was bought for: it carries it
+            assert held.replicas == {"l4": 6}
+    # a 4x surge outgrows the floor's fleet: the policy's decision stands, as under +crowd:K
+    assert held == stacked and held.replicas == {"l4": 24}
+    json.dumps(s_hold)
+
+
+def test_hold_pays_less_than_stacking_the_rule_on_the_floor_on_a_bursty_hour_and_keeps_the_slo() -> None:
+    from autotune.rl.evaluation import MMPP_PARAMS, WARMUP_S, slo_after
+    from autotune.scenario import WorkloadSpec
+    from autotune.sim.run import simulate
+    from autotune.workload.arrivals import build_arrivals
+
+    spec = WorkloadSpec(kind="synthetic", generator="mmpp", mean_rate=300.0, duration_s=1800.0, params=MMPP_PARAMS)
+    sc = load_scenario("default").model_copy(update={"workload": spec})
+    arr = build_arrivals(sc, 5201)  # a burst-scan hour (bench/burst_scan.py seeds 5200+)
+    names = ("predictive+crowd:3", "predictive+hold:3")
+    runs = {name: simulate(sc, arr, make_policy(name, sc), 5201) for name in names}
+    cost = {name: float(r.summary()["cost_usd"]) for name, r in runs.items()}
+    assert slo_after(runs["predictive+hold:3"], WARMUP_S) >= 0.99
+    assert cost["predictive+hold:3"] < 0.9 * cost["predictive+crowd:3"]
