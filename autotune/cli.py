@@ -82,10 +82,12 @@ def default_policies(scenario: str) -> list[str]:
 
 
 def insurance(policies: list[str]) -> float:
-    """The largest K of the ``POLICY+crowd:K`` asked for (0 if none): the surge the insured oracle holds."""
+    """The largest K of the ``POLICY+crowd:K`` or ``POLICY+hold:K`` asked for (0 if none): the surge the insured
+    oracle holds."""
     ks = []
     for spec in policies:
-        _, plus, k = spec.rpartition("+crowd:")
+        mark = max(("+crowd:", "+hold:"), key=spec.rfind)
+        _, plus, k = spec.rpartition(mark)
         try:
             ks.append(float(k) if plus else 0.0)
         except ValueError:
@@ -128,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
     p.add_argument("--policy", action="append",
                    help="policy: static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], predictive[:M], "
-                        "or a .zip; POLICY+crowd:K never holds less than a K x surge of the calm load needs "
+                        "or a .zip; POLICY+crowd:K never holds less than a K x surge of the calm load needs, "
+                        "POLICY+hold:K holds that and no more while it carries the load "
                         "(repeatable; default: static, ray-default, hpa, predictive and the shipped "
                         "policies/SCENARIO.zip)")
     p.add_argument("--seed", type=int, default=0)
@@ -136,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insure", type=float, metavar="K",
                    help="also plan oracle+crowd:K, the oracle never holding less than a K x surge of the calm load "
                         "needs: what insuring against that surprise costs in hindsight (default: the largest K of "
-                        "the POLICY+crowd:K asked for; 0: none)")
+                        "the POLICY+crowd:K or POLICY+hold:K asked for; 0: none)")
     p.add_argument("--out", help="CSV file, one row per policy plus oracle-startup, oracle and oracle+crowd:K")
     p.add_argument("--plot", help="PNG file: load, replicas by pool and latency over time")
     p.add_argument("--records", metavar="DIR", help="write per-request and per-window CSVs for each policy")

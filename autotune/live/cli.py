@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--scenario", default="live-demo", help="scenario name or YAML path (pools, SLO, prices)")
     c.add_argument("--policy", default="hpa",
                    help="static[:N], ray-default, ray-tuned, hpa, headroom[:M], burst[:M], predictive[:M], or "
-                        "policies/NAME.zip; POLICY+crowd:K holds at least what a K x surge of the calm load needs")
+                        "policies/NAME.zip; POLICY+crowd:K holds at least what a K x surge of the calm load needs, "
+                        "POLICY+hold:K that and no more while it carries the load")
     c.add_argument("--dry-run", action="store_true", help="decide and log, change nothing")
     c.add_argument("--interval", type=float, help="seconds between decisions (default: the scenario's)")
     c.add_argument("--sample-interval", type=float, help="seconds between metric samples (default: interval/5)")
