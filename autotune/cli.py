@@ -84,12 +84,13 @@ def default_policies(scenario: str) -> list[str]:
 def insurance(policies: list[str]) -> float:
     """The largest K of the ``POLICY+crowd:K`` or ``POLICY+hold:K`` asked for (0 if none): the surge the insured
     oracle holds."""
+    from autotune.policies.crowd import split_floor
+
     ks = []
     for spec in policies:
-        mark = max(("+crowd:", "+hold:"), key=spec.rfind)
-        _, plus, k = spec.rpartition(mark)
+        _, mark, k = split_floor(spec)
         try:
-            ks.append(float(k) if plus else 0.0)
+            ks.append(float(k) if mark else 0.0)
         except ValueError:
             ks.append(0.0)  # make_policy has already refused it with a one-line error
     return max(ks, default=0.0)

@@ -45,6 +45,16 @@ CALM_S = 600.0
 CROWD_DEFAULT = 3.0
 
 
+FLOOR_MARKS = ("+crowd:", "+hold:")
+
+
+def split_floor(spec: str) -> tuple[str, str, str]:
+    """``(inner, mark, K)`` of a policy spec's outermost floor (the last written), or ``(spec, "", "")`` without one."""
+    mark = max(FLOOR_MARKS, key=spec.rfind)
+    inner, plus, factor = spec.rpartition(mark)
+    return (inner, plus, factor) if plus else (spec, "", "")
+
+
 def calm_load(rates: list[float]) -> float:
     """Median of the recent window rates: the load that bursts return to (0 before any window)."""
     return statistics.median(rates) if rates else 0.0

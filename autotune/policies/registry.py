@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from autotune.errors import InputError
 from autotune.paths import POLICIES
 from autotune.policies.burst import make_burst
-from autotune.policies.crowd import with_crowd_floor
+from autotune.policies.crowd import split_floor, with_crowd_floor
 from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
 from autotune.policies.predictive import make_predictive
@@ -62,9 +62,8 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
     """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip;
     any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs, and with
     ``+hold:K`` that fleet and no more while it carries the load that came."""
-    mark = max(("+crowd:", "+hold:"), key=spec.rfind)  # the outermost floor: the last one written
-    inner, plus, factor = spec.rpartition(mark)
-    if plus:
+    inner, mark, factor = split_floor(spec)
+    if mark:
         try:
             k = float(factor)
         except ValueError:
