@@ -32,10 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.headroom import make_headroom
 from autotune.policies.oracle import scenario_menu
-from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.run import SimResult, simulate
 from autotune.workload import synthetic
 from autotune.workload.arrivals import Arrivals
@@ -99,7 +100,7 @@ def responses(scenario: Scenario, fleet: Mapping[str, int]) -> list[dict[str, in
 def best_response(scenario: Scenario, arrivals: Arrivals, fleet: Mapping[str, int], t0: float,
                   seed: int) -> SimResult:
     """The run of :func:`responses` that keeps the most requests within the SLO, ``fleet`` held until ``t0``."""
-    batch = make_headroom(scenario).batch
+    batch = make_headroom(scenario, measure_capacity(scenario)).batch
     runs = [simulate(scenario, arrivals, HoldThenGrow(fleet, grown, batch, t0), seed)
             for grown in responses(scenario, fleet)]
     return max(runs, key=lambda r: float(r.summary()["slo_attainment"]))
@@ -124,7 +125,7 @@ class StandingFleet:
 def candidate_fleets(scenario: Scenario, up_to: float) -> list[tuple[dict[str, int], float]]:
     """The oracle's menu (every fleet worth buying, cheapest first, capacity rising), up to the first fleet that
     carries ``up_to`` req/s within the SLO: (fleet, capacity) pairs."""
-    fleets, have = scenario_menu(scenario).upto(up_to)
+    fleets, have = scenario_menu(scenario, measure_capacity(scenario)).upto(up_to)
     names = [p.name for p in scenario.runtime_pools()]
     return [({n: int(k) for n, k in zip(names, row, strict=True)}, float(c))
             for row, c in zip(fleets, have, strict=True)]

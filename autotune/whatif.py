@@ -23,11 +23,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autotune.core.types import Policy
 from autotune.fileio import atomic_path, write_atomic
 from autotune.policies.oracle import make_oracle
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Policy
+from autotune.registry import make_policy
 from autotune.scenario import Scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig, Window
 from autotune.sim.run import SUMMARY_COLUMNS, SimResult, simulate
 from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
@@ -52,7 +53,8 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
     """Simulate each policy on identical arrivals (and identical cluster RNG), then the two clairvoyant plans,
     and with ``insure`` > 0 the oracle insured against an ``insure`` x surge."""
     arr = arrivals if arrivals is not None else build_arrivals(scenario, seed, options)
-    built = [make_policy(p, scenario) if isinstance(p, str) else p for p in policies]
+    capacity = measure_capacity(scenario)
+    built = [make_policy(p, scenario, capacity) if isinstance(p, str) else p for p in policies]
     end = arr.duration_s + scenario.drain_s
     results = []
 
@@ -61,12 +63,12 @@ def run_whatif(scenario: Scenario, policies: Sequence[str | Policy], seed: int =
 
     for pol in built:
         results.append(simulate(scenario, arr, pol, seed, on_window=tick(pol.name)))
-    early = make_oracle(scenario, arr, start_up=True)
+    early = make_oracle(scenario, arr, capacity, start_up=True)
     results.append(simulate(scenario, arr, early, seed, on_window=tick(early.name)))
-    oracle = make_oracle(scenario, arr)
+    oracle = make_oracle(scenario, arr, capacity)
     results.append(simulate(scenario, arr, oracle, seed, SimConfig(instant_start=True), on_window=tick("oracle")))
     if insure > 0:
-        insured = make_oracle(scenario, arr, insure=insure)
+        insured = make_oracle(scenario, arr, capacity, insure=insure)
         results.append(simulate(scenario, arr, insured, seed, SimConfig(instant_start=True),
                                 on_window=tick(insured.name)))
     return WhatIf(scenario, arr, results, len(built))

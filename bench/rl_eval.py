@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from autotune.paths import POLICIES, ROOT
-from autotune.policies.registry import make_policy, ray_tuned_path
+from autotune.registry import make_policy, ray_tuned_path
 from autotune.rl.evaluation import MMPP_PARAMS, WARMUP_S, slo_after
 from autotune.scenario import Scenario, WorkloadSpec, load_scenario
 from autotune.whatif import run_whatif

@@ -35,16 +35,16 @@ from typing import Any
 import httpx
 
 from autotune.cli_common import add_trace_options, console, trace_options
+from autotune.core import GuardConfig
 from autotune.live.actuator import ServeActuator
 from autotune.live.controller import Controller, ControllerConfig
-from autotune.live.guards import GuardConfig
 from autotune.live.http import RetryingClient
 from autotune.live.loadgen import Result, replay, summarize
 from autotune.live.localray import LocalRay
 from autotune.live.serve_api import ServeAPI, scrape_all
 from autotune.live.serve_config import render
 from autotune.live.serve_state import app_state
-from autotune.policies.registry import make_policy
+from autotune.registry import make_policy
 from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals

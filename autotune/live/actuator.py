@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from autotune.core.types import Decision
 from autotune.live.serve_api import ServeAPI
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Decision
 
 
 @dataclass(frozen=True)

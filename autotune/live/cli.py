@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from autotune.cli_common import add_trace_options, console, trace_options
+from autotune.core.guards import LIVE_GUARDS, GuardConfig
 from autotune.errors import InputError
 
 
@@ -56,11 +59,23 @@ def register(subparsers: Any) -> None:
     k.add_argument("--rayservice", metavar="NAMESPACE/NAME",
                    help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: ~/.kube/config, else in-cluster)")
-    g = c.add_argument_group("guards")
-    g.add_argument("--max-step-up", type=int, default=4, help="replicas added per interval at most")
-    g.add_argument("--max-step-down", type=int, default=1, help="replicas removed per interval at most")
-    g.add_argument("--up-cooldown", type=float, default=0.0, help="seconds after a change before scaling up")
-    g.add_argument("--down-cooldown", type=float, default=30.0, help="seconds after a change before scaling down")
+    g = c.add_argument_group("guards (the simulator applies the same defaults, so a what-if predicts them)")
+    d = LIVE_GUARDS
+    g.add_argument("--max-step-up", type=int, default=d.max_step_up,
+                   help=f"replicas a pool may add per interval, at least (default {d.max_step_up})")
+    g.add_argument("--max-step-up-ratio", type=float, default=d.max_step_up_ratio,
+                   help=f"... or this fraction of its target, if more (default {d.max_step_up_ratio:g})")
+    g.add_argument("--max-step-down", type=int, default=d.max_step_down,
+                   help=f"replicas a pool may remove per interval, at least (default {d.max_step_down})")
+    g.add_argument("--max-step-down-ratio", type=float, default=d.max_step_down_ratio,
+                   help=f"... or this fraction of its target, if more (default {d.max_step_down_ratio:g})")
+    g.add_argument("--up-cooldown", type=float, default=d.up_cooldown_s,
+                   help=f"seconds after a change before scaling up (default {d.up_cooldown_s:g})")
+    g.add_argument("--down-cooldown", type=float, default=d.down_cooldown_s,
+                   help=f"seconds after a change before scaling down (default {d.down_cooldown_s:g})")
+    g.add_argument("--placement-grace", type=float, default=d.placement_grace_s,
+                   help="seconds past a pool's start-up before a replica no node took blocks scale-ups "
+                        f"(default {d.placement_grace_s:g})")
     c.set_defaults(func=control_main)
 
     lg = subparsers.add_parser("loadgen", help="replay a trace open-loop over HTTP",
@@ -78,11 +93,10 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     """Build (controller, closer) from the arguments; every input error surfaces here, at start-up."""
     from autotune.live.actuator import ServeActuator
     from autotune.live.controller import Controller, ControllerConfig, probe_policy
-    from autotune.live.guards import GuardConfig
     from autotune.live.http import RequestRejected, RetryingClient, Unreachable
     from autotune.live.own_metrics import ControllerMetrics
     from autotune.live.serve_api import ServeAPI, scrape_all
-    from autotune.policies.registry import make_policy
+    from autotune.registry import make_policy
     from autotune.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
@@ -98,9 +112,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     interval = args.interval if args.interval is not None else sc.control_interval_s
     _positive("--interval", interval)
     _positive("--sample-interval", args.sample_interval)
-    for name in ("max_step_up", "max_step_down"):
-        if getattr(args, name) < 1:
-            raise InputError("command line", f"--{name.replace('_', '-')}", "must be at least 1")
+    guards = _guards(args)
     addr = urlparse(args.serve_address)
     if addr.scheme not in ("http", "https") or not addr.hostname:
         raise InputError("command line", "--serve-address", f"not an http(s) URL: {args.serve_address!r}")
@@ -148,8 +160,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
 
     cfg = ControllerConfig(app=app, interval_s=interval, sample_s=sample_s,
                            dry_run=args.dry_run,
-                           guards=GuardConfig(args.max_step_up, args.max_step_down, args.up_cooldown,
-                                              args.down_cooldown))
+                           guards=guards)
     actuator = _kuberay(args, app) if args.rayservice else ServeActuator(api, app)
     ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics,
                      state_path=state_path, resumed=resumed)
@@ -160,6 +171,23 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             log_fh.close()
 
     return ctl, close
+
+
+def _guards(args: argparse.Namespace) -> GuardConfig:
+    """The guard options as a GuardConfig; a bad one is a one-line error naming its flag."""
+    values = {"max_step_up": args.max_step_up, "max_step_up_ratio": args.max_step_up_ratio,
+              "max_step_down": args.max_step_down, "max_step_down_ratio": args.max_step_down_ratio,
+              "up_cooldown_s": args.up_cooldown, "down_cooldown_s": args.down_cooldown,
+              "placement_grace_s": args.placement_grace}
+    flags = {"max_step_up": "--max-step-up", "max_step_up_ratio": "--max-step-up-ratio",
+             "max_step_down": "--max-step-down", "max_step_down_ratio": "--max-step-down-ratio",
+             "up_cooldown_s": "--up-cooldown", "down_cooldown_s": "--down-cooldown",
+             "placement_grace_s": "--placement-grace"}
+    try:
+        return GuardConfig(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError("command line", flags[str(err["loc"][0])], str(err["msg"]).lower()) from None
 
 
 def _prime(args: argparse.Namespace, policy: Any, sc: Any, app: str, state: Any, interval: float,

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from autotune.core.types import Observation, Policy, PolicyState
 from autotune.errors import InputError
 from autotune.live import observe
 from autotune.live import promtext as pt
@@ -35,7 +36,6 @@ from autotune.live.http import RequestRejected, RetryingClient, Unreachable
 from autotune.live.observe import Sample
 from autotune.live.saved_state import Saved
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Observation, Policy, PolicyState
 from autotune.scenario import Scenario
 
 REPLICA_HEALTHY = "ray_serve_deployment_replica_healthy"

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from autotune.core.types import Decision
 from autotune.live.actuator import plan
 from autotune.live.http import RequestRejected, Unreachable
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Decision
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayservices"
 

@@ -15,9 +15,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autotune.core.types import Observation, PoolObs
 from autotune.live import promtext as pt
 from autotune.live.serve_state import AppState
-from autotune.policies.types import Observation, PoolObs
 from autotune.scenario import Scenario
 
 ROUTER_REQUESTS = "ray_serve_num_router_requests_total"
@@ -72,7 +72,8 @@ def latency_window(before: pt.Scrape, after: pt.Scrape, app: str) -> pt.Histogra
 
 
 def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[Sample], now: float,
-                      window_s: float, preemptions: dict[str, int] | None = None) -> Observation:
+                      window_s: float, preemptions: dict[str, int] | None = None,
+                      unplaceable: dict[str, int] | None = None) -> Observation:
     """The observation at the end of a window; NaN rates/gauges when the metrics are missing.
 
     ``window`` holds the samples from the one that opened the window to the
@@ -106,6 +107,8 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
             batch_size=(d.batch_size if d and d.batch_size else spec.batch_size),
             ongoing_requests=ongoing, queued_requests=queued,
             preemptions=(preemptions or {}).get(spec.name, 0),
+            unplaceable=(unplaceable or {}).get(spec.name, 0),
+            target_replicas=d.target if d else 0,
         ))
     queued_total = sum(p.queued_requests for p in pools)
     return Observation(

@@ -6,7 +6,7 @@ import math
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from autotune.policies.types import Decision, Observation
+from autotune.core.types import Decision, Observation
 
 
 class ControllerMetrics:

@@ -29,9 +29,9 @@ import math
 import time
 from typing import Any
 
+from autotune.core.types import Decision, Observation, PoolObs
 from autotune.errors import InputError
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Decision, Observation, PoolObs
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autotune.core.types import PolicyState
 from autotune.errors import InputError
 from autotune.fileio import write_text_atomic
-from autotune.policies.types import PolicyState
 
 # Older than this, what the state remembers (the last minutes of load) says little about now.
 MAX_AGE_S = 900.0

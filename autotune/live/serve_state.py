@@ -1,8 +1,8 @@
 """The dashboard's Serve REST answer (``GET /api/serve/applications/``) → replica counts per pool.
 
 Pure: takes the decoded JSON, returns plain dataclasses. A replica that Serve
-has asked for but Ray has not placed on a node (no ``node_id``: no free GPU or
-instance resource) counts as *pending*; one placed but not yet serving as
+has asked for but Ray has not placed on a node (no ``node_id``: its node is
+being provisioned, or no node can take it) counts as *pending*; one placed but not yet serving as
 *starting*; ``STOPPING`` as *draining*.
 """
 
@@ -29,6 +29,7 @@ class DeploymentState:
     dead_replicas: tuple[str, ...]
     status: str
     message: str
+    pending_ids: tuple[str, ...] = ()  # replica ids of the pending ones (how long each waits is the observer's)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class AppState:
 def deployment_state(name: str, d: Mapping[str, Any]) -> DeploymentState:
     running = starting = pending = draining = 0
     pids: list[int] = []
+    waiting: list[str] = []
     for r in d.get("replicas") or ():
         state = r.get("state")
         if state == "RUNNING":
@@ -55,6 +57,7 @@ def deployment_state(name: str, d: Mapping[str, Any]) -> DeploymentState:
                 starting += 1
             else:
                 pending += 1
+                waiting.append(str(r.get("replica_id") or f"pending-{pending}"))
         elif state in ("STOPPING", "PENDING_MIGRATION"):
             draining += 1
     cfg = d.get("deployment_config") or {}
@@ -66,6 +69,7 @@ def deployment_state(name: str, d: Mapping[str, Any]) -> DeploymentState:
         running=running, starting=starting, pending=pending, draining=draining,
         batch_size=int(batch) if batch is not None else None, user_config=dict(uc), pids=tuple(sorted(pids)),
         dead_replicas=dead, status=str(d.get("status", "")), message=str(d.get("message", "")),
+        pending_ids=tuple(waiting),
     )
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.headroom import DEFAULT_HEADROOM, HeadroomPolicy, forecast, make_headroom
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import Capacity
 from autotune.scenario import Scenario
 
 BASE_S = 300.0  # the base load is the median rate of this long before the window
@@ -76,6 +77,7 @@ class BurstPolicy:
         return self.rule.fleet(self.rule.headroom * size, why), {"rates": rates, "ratios": ratios}
 
 
-def make_burst(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: str = "burst") -> BurstPolicy:
+def make_burst(scenario: Scenario, capacity: Capacity, headroom: float = DEFAULT_HEADROOM,
+               name: str = "burst") -> BurstPolicy:
     base, memory = windows(scenario.control_interval_s)
-    return BurstPolicy(make_headroom(scenario, headroom, name), base, memory, name)
+    return BurstPolicy(make_headroom(scenario, capacity, headroom, name), base, memory, name)

@@ -33,9 +33,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from autotune.capacity import fill_fleet, pooled_capacity
+from autotune.core.types import Decision, Observation, Policy, PolicyState
 from autotune.policies.headroom import HeadroomPolicy, make_headroom
-from autotune.policies.types import Decision, Observation, Policy, PolicyState
+from autotune.policies.sizing import Capacity, fill_fleet, pooled_capacity
 from autotune.scenario import Scenario
 
 CALM_S = 600.0
@@ -104,6 +104,7 @@ class CrowdFloor:
         return Decision(replicas, why, dict(decision.batch_size)), new_state
 
 
-def with_crowd_floor(inner: Policy, scenario: Scenario, factor: float, name: str, hold: bool = False) -> CrowdFloor:
+def with_crowd_floor(inner: Policy, scenario: Scenario, capacity: Capacity, factor: float, name: str,
+                     hold: bool = False) -> CrowdFloor:
     step = scenario.control_interval_s
-    return CrowdFloor(inner, make_headroom(scenario), factor, max(1, round(CALM_S / step)), name, hold)
+    return CrowdFloor(inner, make_headroom(scenario, capacity), factor, max(1, round(CALM_S / step)), name, hold)

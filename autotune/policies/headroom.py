@@ -1,7 +1,7 @@
 """``headroom[:M]``: hold M times the replicas the load needs by SLO capacity, on the cheapest pool.
 
 A target-tracking rule that knows what Ray's does not: per-replica capacity
-*within the SLO* at each batch size and fleet size (:mod:`autotune.capacity`)
+*within the SLO* at each batch size and fleet size (:mod:`autotune.policies.sizing`)
 and prices. Every window: forecast = max(last window's rate, mean of the last
 three) (up within one window, down only once the lower rate has lasted); the
 pool with the fewest dollars per req/s of SLO capacity runs the fewest replicas
@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autotune.capacity import (
-    MixedFleets,
+from autotune.core.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import (
+    Capacity,
+    MixFn,
     capacity_table,
     fill_fleet,
-    fleet_capacity,
     fleet_size_limit,
     gpu_groups,
-    mixed_fleets,
     pooled_capacity,
 )
-from autotune.policies.types import Decision, Observation, PolicyState
 from autotune.scenario import Scenario
 
 DEFAULT_HEADROOM = 1.2
@@ -58,10 +57,10 @@ class HeadroomPolicy:
     totals: dict[str, tuple[float, ...]]
     min_replicas: dict[str, int]
     max_replicas: dict[str, int]
-    groups: dict[str, str]  # pool -> GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
+    groups: dict[str, str]  # pool -> GPU type: same-GPU pools pool as one fleet (sizing.pooled_capacity)
     headroom: float = DEFAULT_HEADROOM
     name: str = "headroom"
-    mixed: MixedFleets | None = None  # measures fleets that mix GPU types (capacity.MixedFleets)
+    mixed: MixFn | None = None  # what fleets that mix GPU types carry (Capacity.mixes)
 
     @property
     def pool(self) -> str:
@@ -89,14 +88,14 @@ class HeadroomPolicy:
         return Decision(replicas, "; ".join(parts), dict(self.batch))
 
 
-def make_headroom(scenario: Scenario, headroom: float = DEFAULT_HEADROOM, name: str = "headroom") -> HeadroomPolicy:
-    caps = capacity_table(scenario)
+def make_headroom(scenario: Scenario, capacity: Capacity, headroom: float = DEFAULT_HEADROOM,
+                  name: str = "headroom") -> HeadroomPolicy:
+    caps = capacity_table(capacity, scenario)
     pools = scenario.runtime_pools()
     batch = {p.name: max(p.spec.batch_sizes, key=lambda b: caps[p.name][b]) for p in pools}
     usable = [p for p in pools if caps[p.name][batch[p.name]] > 0]
     order = sorted(usable, key=lambda p: p.price_per_hour / caps[p.name][batch[p.name]])
     return HeadroomPolicy(tuple(p.name for p in order), batch,
-                          {p.name: fleet_capacity(scenario, p, batch[p.name], fleet_size_limit(scenario, p))
-                           for p in usable},
+                          {p.name: capacity.fleet(p, batch[p.name], fleet_size_limit(scenario, p)) for p in usable},
                           {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
-                          gpu_groups(scenario), headroom, name, mixed_fleets(scenario))
+                          gpu_groups(scenario), headroom, name, capacity.mixes())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolSpec
 
 TOLERANCE = 0.1
@@ -43,6 +43,8 @@ class HPAPolicy:
     pools: tuple[PoolSpec, ...]
     target_per_replica: float
     name: str = "hpa"
+    # The Kubernetes HPA acts without autotune's guards (its own rate limits are in the rule).
+    guarded: bool = False
 
     def initial_state(self) -> PolicyState:
         return {"recs": {p.name: [] for p in self.pools}}

@@ -2,7 +2,7 @@
 
 For every control window it knows the arrivals to come and picks the cheapest
 fleet (replicas and batch size per pool, within the pools' limits) whose SLO
-capacity at that fleet size (:mod:`autotune.capacity`) covers that window's
+capacity at that fleet size (:mod:`autotune.policies.sizing`) covers that window's
 arrival rate. It is
 simulated with no provisioning or model-load delay and no idle nodes, so
 whatever any real policy pays beyond it is the price of not knowing the future
@@ -31,18 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import (
-    MixedFleets,
-    fleet_capacity,
-    fleet_size_limit,
-    gpu_groups,
-    mixed_fleets,
-    pooled_capacity,
-    slo_capacity,
-)
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.crowd import CALM_S, calm_load
 from autotune.policies.predictive import lead_of
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import Capacity, MixFn, fleet_size_limit, gpu_groups, pooled_capacity
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
 
@@ -51,8 +43,8 @@ MAX_MEASURED = 24  # mixed-GPU fleets one menu measures at most (FleetMenu._meas
 PEAK_BIN_S = 5.0
 
 
-def _best_batch(scenario: Scenario, p: PoolRuntime) -> tuple[int, float]:
-    caps = {b: slo_capacity(scenario, p, b) for b in p.spec.batch_sizes}
+def _best_batch(capacity: Capacity, p: PoolRuntime) -> tuple[int, float]:
+    caps = {b: capacity.replica(p, b) for b in p.spec.batch_sizes}
     b = max(caps, key=lambda k: (caps[k], -k))
     return b, caps[b]
 
@@ -70,7 +62,7 @@ class FleetMenu:
     """
 
     def __init__(self, pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
-                 groups: dict[str, str], mixed: MixedFleets | None = None,
+                 groups: dict[str, str], mixed: MixFn | None = None,
                  batch: dict[str, int] | None = None) -> None:
         lo = [p.spec.min_replicas for p in pools]
         hi = [p.spec.max_replicas for p in pools]
@@ -137,7 +129,7 @@ class FleetMenu:
 
 
 def fleet_menu(pools: list[PoolRuntime], caps: list[float], totals: list[tuple[float, ...]],
-               groups: dict[str, str], mixed: MixedFleets | None = None,
+               groups: dict[str, str], mixed: MixFn | None = None,
                batch: dict[str, int] | None = None) -> FleetMenu:
     return FleetMenu(pools, caps, totals, groups, mixed, batch)
 
@@ -158,6 +150,8 @@ class OraclePolicy:
     # The instant bound starts with its first fleet ready; the plan that pays start-up delays starts from the
     # scenario's initial fleet, as every policy does, and asks for its first fleet at t=0 (subject to them).
     start_warm: bool = True
+    reads_metrics: bool = False  # a plan fixed in advance
+    guarded: bool = False  # a bound, not a deployable policy: no live guards slow it down
 
     def initial_state(self) -> PolicyState:
         return {}
@@ -188,19 +182,20 @@ def started_early(plan: list[Decision], leads: dict[str, int]) -> list[Decision]
     return out
 
 
-def _sizing(scenario: Scenario) -> tuple[list[PoolRuntime], list[tuple[int, float]], list[tuple[float, ...]]]:
+def _sizing(scenario: Scenario, capacity: Capacity
+            ) -> tuple[list[PoolRuntime], list[tuple[int, float]], list[tuple[float, ...]]]:
     """Pools, each pool's (best batch, per-replica SLO capacity), and its SLO capacity by fleet size."""
     pools = scenario.runtime_pools()
-    chosen = [_best_batch(scenario, p) for p in pools]
-    totals = [fleet_capacity(scenario, p, b, fleet_size_limit(scenario, p)) if c > 0 else (0.0,)
+    chosen = [_best_batch(capacity, p) for p in pools]
+    totals = [capacity.fleet(p, b, fleet_size_limit(scenario, p)) if c > 0 else (0.0,)
               for p, (b, c) in zip(pools, chosen)]
     return pools, chosen, totals
 
 
-def scenario_menu(scenario: Scenario) -> FleetMenu:
+def scenario_menu(scenario: Scenario, capacity: Capacity) -> FleetMenu:
     """:func:`fleet_menu` for ``scenario``'s pools: every fleet worth buying, cheapest first, with its capacity."""
-    pools, chosen, totals = _sizing(scenario)
-    return fleet_menu(pools, [c for _, c in chosen], totals, gpu_groups(scenario), mixed_fleets(scenario),
+    pools, chosen, totals = _sizing(scenario, capacity)
+    return fleet_menu(pools, [c for _, c in chosen], totals, gpu_groups(scenario), capacity.mixes(),
                       {p.name: b for p, (b, _) in zip(pools, chosen)})
 
 
@@ -213,11 +208,12 @@ def insured_need(peak: np.ndarray, mean: np.ndarray, factor: float, calm_windows
     return np.maximum(peak, factor * calm)
 
 
-def make_oracle(scenario: Scenario, arrivals: Arrivals, start_up: bool = False, insure: float = 0.0) -> OraclePolicy:
-    pools, chosen, totals = _sizing(scenario)
+def make_oracle(scenario: Scenario, arrivals: Arrivals, capacity: Capacity, start_up: bool = False,
+                insure: float = 0.0) -> OraclePolicy:
+    pools, chosen, totals = _sizing(scenario, capacity)
     caps = [c for _, c in chosen]
     groups = gpu_groups(scenario)
-    mixed, batch = mixed_fleets(scenario), {p.name: b for p, (b, _) in zip(pools, chosen)}
+    mixed, batch = capacity.mixes(), {p.name: b for p, (b, _) in zip(pools, chosen)}
     menu = fleet_menu(pools, caps, totals, groups, mixed, batch)
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1

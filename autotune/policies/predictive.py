@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.burst import MAX_RATIO, MEMORY_S
 from autotune.policies.headroom import DEFAULT_HEADROOM, HeadroomPolicy, make_headroom
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import Capacity
 from autotune.scenario import Scenario
 
 FIT_S = 300.0  # the trend line is fitted over this much history
@@ -138,14 +139,14 @@ def lead_of(scenario: Scenario, pool: str) -> int:
     return max(1, math.ceil((first.provision_s + first.load_s) / scenario.control_interval_s))
 
 
-def make_predictive(scenario: Scenario, headroom: float = 1.0, name: str = "predictive",
+def make_predictive(scenario: Scenario, capacity: Capacity, headroom: float = 1.0, name: str = "predictive",
                     per_pool_lead: bool = True) -> PredictivePolicy:
     """The rule. A pool that starts faster than the cheapest (a warm node pool) is sized for its own, shorter
     lead: it can wait for the load to come closer. A slower one is sized for the cheapest pool's lead, as the
     rest: asked for one of its own start-ups ahead, the A100 of ``mixed-large`` cost 33% more on the own
     workload for no SLO (the margin learnt over 34 windows is wide). ``per_pool_lead=False`` sizes every pool
     for the cheapest pool's lead (the RL ``fill`` prior)."""
-    rule = make_headroom(scenario, headroom, name)
+    rule = make_headroom(scenario, capacity, headroom, name)
     fit, lead, memory = windows(scenario, rule.pool)
     leads = tuple(min(lead_of(scenario, p), lead) for p in rule.order)
     return PredictivePolicy(rule, fit, lead, memory, name=name,

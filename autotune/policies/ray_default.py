@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.scenario import PoolSpec, RayAutoscalerSpec
 
 COUNTER_KEY = "__decision_counters"  # ray.serve._private.constants names
@@ -104,6 +104,8 @@ class RayDefaultPolicy:
     pools: tuple[PoolSpec, ...]
     config: RayAutoscalerSpec
     name: str = "ray-default"
+    # Ray Serve's autoscaler acts without autotune's guards: simulated as it runs on its own (bounds alone).
+    guarded: bool = False
 
     def initial_state(self) -> PolicyState:
         return {"history": [], "pools": {p.name: {} for p in self.pools}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.core.types import Decision, Observation, PolicyState
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,8 @@ class StaticPolicy:
     replicas: Mapping[str, int]
     batch_size: Mapping[str, int]
     name: str = "static"
+    reads_metrics: bool = False  # a fixed fleet is applied whatever the metrics say
+    guarded: bool = False
 
     @property
     def first(self) -> Decision:

@@ -1,9 +1,11 @@
 """``autotune/RayServeCluster-v0``: the simulator as a gymnasium env, one step per control interval.
 
 The loop is :func:`autotune.sim.run.simulate`'s, step for step: observe the
-window, decide, clamp to bounds (:func:`autotune.guards.clamp_to_bounds`),
-apply, run the next window; the last window (ending ``drain_s`` after the last
-arrival) gets no decision and ends the episode with ``ClusterSim.finish()``.
+window, decode the action and guard it with the same :func:`autotune.core.step`
+(the live controller's guards by default, so a policy learns under the guards
+it will run under), apply, run the next window; the last window (ending
+``drain_s`` after the last arrival) gets no decision and ends the episode with
+``ClusterSim.finish()``.
 So the per-step ``info`` costs and on-time/missed counts add up to the
 what-if summary of the same episode (tests/rl/test_env.py checks it).
 
@@ -36,11 +38,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from autotune.guards import clamp_to_bounds
-from autotune.policies.types import Observation
+from autotune.core import LIVE_GUARDS, GuardConfig, Guards, LoopState, step
+from autotune.core.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import Capacity
 from autotune.rl import features as F
 from autotune.rl.workloads import Episode, sample_training_episode
 from autotune.scenario import Scenario, load_scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import ClusterSim, Window
 from autotune.workload.arrivals import Arrivals, build_arrivals
 
@@ -51,6 +55,21 @@ def reward_weights(scenario: Scenario) -> dict[str, float]:
     return {"cost_weight": r.cost_weight, "slo_weight": r.slo_weight, "churn_weight": r.churn_weight,
             "slo_cap": r.slo_cap,
             "slo_scale": 1.0 / (1.0 - scenario.slo.target) if scenario.slo.target < 1 else 1000.0}
+
+
+class _Decode:
+    """The network's action as a policy, so the env steps through :func:`autotune.core.step` as every loop does."""
+
+    name = "rl"
+
+    def __init__(self, action: np.ndarray, ctx: F.FeatureContext) -> None:
+        self.action, self.ctx = action, ctx
+
+    def initial_state(self) -> PolicyState:
+        return F.initial_state(self.ctx)
+
+    def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
+        return F.decode_action(self.action, obs, state, self.ctx)
 
 
 class RayServeClusterEnv(gym.Env):
@@ -67,12 +86,15 @@ class RayServeClusterEnv(gym.Env):
     def __init__(self, scenario: str | Scenario = "default", randomize: bool = True,
                  episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
                  action_kind: str = F.ACTION_KIND, sizing: str = F.SIZING, burst_guard: float = 0.0,
-                 guard_calm_s: float = F.GUARD_CALM_S, mixed_capacity: str = "measured") -> None:
+                 guard_calm_s: float = F.GUARD_CALM_S, mixed_capacity: str = "measured",
+                 guards: GuardConfig | None = LIVE_GUARDS, capacity: Capacity | None = None) -> None:
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
                 update={"reward": self.scenario.reward.model_copy(update=reward_weights_override)})
-        self.ctx = F.make_context(self.scenario, action_kind=action_kind, sizing=sizing, burst_guard=burst_guard,
+        self.guards = Guards(tuple(self.scenario.pools), guards)
+        self.ctx = F.make_context(self.scenario, capacity or measure_capacity(self.scenario),
+                                  action_kind=action_kind, sizing=sizing, burst_guard=burst_guard,
                                   guard_calm_s=guard_calm_s, measure_mixes=F.check_mixed_capacity(mixed_capacity))
         self.randomize = randomize
         self.episode_s = episode_s
@@ -129,6 +151,7 @@ class RayServeClusterEnv(gym.Env):
         self._ideal_usd = max(F.ideal_usd_per_hour(self.ctx, arr.mean_rate), floor) * self._step_s / 3600.0
         self._state = F.initial_state(self.ctx)
         self._state["time_offset_s"] = self.episode.time_offset_s
+        self._last_change: dict[str, float] = {}
         self._on_time_total = self._missed_total = 0
         # The first window runs before any decision; its cost and requests are
         # carried into the first step so per-step sums cover the whole episode.
@@ -162,13 +185,15 @@ class RayServeClusterEnv(gym.Env):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         assert self.sim is not None and self._obs is not None, "call reset() first"
-        decision, self._state = F.decode_action(action, self._obs, self._state, self.ctx)
-        guarded = clamp_to_bounds(decision, self.scenario.pools)
+        done, loop = step(_Decode(np.asarray(action), self.ctx), self._obs, LoopState(self._state, self._last_change),
+                          self.guards)
+        self._state, self._last_change = loop.policy, dict(loop.last_change_s)
         before = self.sim.targets()
-        changed = self.sim.apply(guarded.decision)
+        seen = self.sim.windows[-1]  # recorded on the window decided on, as simulate() does
+        changed = self.sim.apply(done.applied)
+        seen.decision, seen.applied, seen.guard_notes, seen.changed = done.decision, done.applied, done.notes, changed
         resized = sum(1 for k, v in self.sim.targets().items() if v != before[k])
         w = self._advance()
-        w.decision, w.applied, w.changed = decision, guarded.decision, changed
         info = self._counts(w)
         for k, v in self._carry.items():
             info[k] += v

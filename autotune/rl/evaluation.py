@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autotune.core.types import Policy
 from autotune.policies.oracle import make_oracle
-from autotune.policies.registry import make_policy, ray_tuned_path
-from autotune.policies.types import Policy
+from autotune.registry import make_policy, ray_tuned_path
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.sim import kernel as K
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig
 from autotune.sim.run import SimResult, simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals
@@ -126,7 +127,7 @@ def run_policy(scenario: Scenario, policy: Policy, ep: EvalEpisode) -> dict[str,
 
 
 def run_oracle(scenario: Scenario, ep: EvalEpisode) -> dict[str, float | int | str]:
-    oracle = make_oracle(scenario, ep.arrivals)
+    oracle = make_oracle(scenario, ep.arrivals, measure_capacity(scenario))
     return _summary(simulate(scenario, ep.arrivals, oracle, ep.seed, SimConfig(instant_start=True),
                              first=oracle.first))
 

@@ -6,7 +6,7 @@ same numbers in both. Feature history (recent arrival rates, preemptions) lives
 in an explicit, JSON-friendly state dict, as the Policy protocol requires.
 
 Scale invariance (one policy for 10..1,000 req/s): loads are expressed relative
-to SLO capacity (:mod:`autotune.capacity`), and the action sets a *headroom
+to SLO capacity (:mod:`autotune.policies.sizing`), and the action sets a *headroom
 multiplier* on the capacity-implied replica need rather than a replica count,
 so "1.2x of what this load needs" means the same at every load level.
 
@@ -61,16 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.capacity import (
-    MixedFleets,
-    capacity_table,
-    fill_fleet,
-    fleet_capacity,
-    fleet_size_limit,
-    gpu_groups,
-    mixed_fleets,
-    replicas_for,
-)
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.burst import MAX_RATIO, burst_size, remember
 from autotune.policies.burst import windows as burst_windows
 from autotune.policies.crowd import CALM_S, CROWD_DEFAULT, calm_load
@@ -78,7 +69,15 @@ from autotune.policies.headroom import forecast
 from autotune.policies.predictive import history as predictive_history
 from autotune.policies.predictive import margin, predict, record
 from autotune.policies.predictive import windows as predictive_windows
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import (
+    Capacity,
+    MixFn,
+    capacity_table,
+    fill_fleet,
+    fleet_size_limit,
+    gpu_groups,
+    replicas_for,
+)
 from autotune.scenario import Scenario
 
 N_RATES = 6  # windows of arrival-rate history fed directly (60 s at the default 10 s interval)
@@ -143,7 +142,7 @@ class FeatureContext:
     # Level kinds: req/s n replicas carry within the SLO, [pool][batch index][n] (autotune.capacity.fleet_capacity).
     totals: tuple[tuple[tuple[float, ...], ...], ...] = ()
     gpu: tuple[str, ...] = ()  # per pool, its GPU type: same-GPU pools pool as one fleet (capacity.pooled_capacity)
-    mixed: MixedFleets | None = None  # measures fleets that mix GPU types (capacity.MixedFleets)
+    mixed: MixFn | None = None  # what fleets that mix GPU types carry (Capacity.mixes)
 
     @property
     def max_batches(self) -> int:
@@ -239,7 +238,7 @@ def burst_guard_of(card: dict) -> tuple[float, float]:
     return check_burst_guard(feats.get("burst_guard", 0.0), feats.get("guard_calm_s", GUARD_CALM_S))
 
 
-def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTION,
+def make_context(scenario: Scenario, capacity_of: Capacity, max_down_fraction: float = MAX_DOWN_FRACTION,
                  action_kind: str = ACTION_KIND, sizing: str = SIZING,
                  crowd_factor: float = CROWD_DEFAULT, burst_guard: float = 0.0,
                  guard_calm_s: float = GUARD_CALM_S, measure_mixes: bool = True) -> FeatureContext:
@@ -247,14 +246,14 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         raise ValueError(f"sizing 'crowd' needs action kind 'fill' (got {action_kind!r})")
     if burst_guard and sizing != "crowd":  # only crowd levels below 1.0 give up insurance
         raise ValueError(f"a burst guard needs sizing 'crowd' (got {sizing!r})")
-    caps = capacity_table(scenario)
+    caps = capacity_table(capacity_of, scenario)
     rt = scenario.runtime_pools()
     capacity = tuple(tuple(caps[p.name][b] for b in p.spec.batch_sizes) for p in rt)
     usable = [i for i, c in enumerate(capacity) if max(c) > 0]
     best = min(usable, key=lambda i: rt[i].price_per_hour / max(capacity[i]))
     base_windows, memory_windows = burst_windows(scenario.control_interval_s)
     reach = {p.name: fleet_size_limit(scenario, p) for p in rt}  # curves run over the pool's whole GPU group
-    totals = tuple(tuple(fleet_capacity(scenario, p, b, reach[p.name]) if c > 0 else (0.0,) * (reach[p.name] + 1)
+    totals = tuple(tuple(capacity_of.fleet(p, b, reach[p.name]) if c > 0 else (0.0,) * (reach[p.name] + 1)
                          for b, c in zip(p.spec.batch_sizes, caps_i)) for p, caps_i in zip(rt, capacity)
                    ) if action_kind in LEVEL_KINDS else ()
     fit_windows, lead_windows, _ = predictive_windows(scenario, rt[best].name)
@@ -284,7 +283,7 @@ def make_context(scenario: Scenario, max_down_fraction: float = MAX_DOWN_FRACTIO
         calm_windows=max(1, round(CALM_S / scenario.control_interval_s)),
         totals=totals,
         gpu=tuple(gpu_groups(scenario)[p.name] for p in rt),
-        mixed=mixed_fleets(scenario) if measure_mixes else None,
+        mixed=capacity_of.mixes() if measure_mixes else None,
     )
 
 

@@ -1,4 +1,4 @@
-"""A trained policy behind the ordinary :class:`~autotune.policies.types.Policy` protocol.
+"""A trained policy behind the ordinary :class:`~autotune.core.types.Policy` protocol.
 
 ``load_policy("policies/default.zip", scenario)`` checks the zip's sha256
 against the model card beside it (``policies/default.json``) before SB3 ever
@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.errors import InputError
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.policies.sizing import Capacity
 from autotune.rl import features as F
 from autotune.scenario import Scenario
 
@@ -87,13 +88,15 @@ def check_compatible(card: dict[str, Any], scenario: Scenario, source: Path) -> 
         raise InputError(source, "pools", f"policy was trained for pools {pools}, scenario {scenario.name} has {mine}")
 
 
-def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
+def load_policy(path: str | Path, scenario: Scenario, capacity: Capacity | None = None) -> RLPolicy:
     """Load a trained policy for ``scenario`` after verifying its sha256."""
     path = Path(path)
     card = verify(path)
     check_compatible(card, scenario, card_path(path))
     import torch
     from sb3_contrib import MaskablePPO
+
+    from autotune.sim.capacity import measure_capacity
 
     torch.set_num_threads(1)  # small MLP: one thread is faster than two here
     try:
@@ -123,7 +126,8 @@ def load_policy(path: str | Path, scenario: Scenario) -> RLPolicy:
     except ValueError as e:
         raise InputError(card_path(path), "features.mixed_capacity", str(e)) from None
     try:
-        ctx = F.make_context(scenario, F.max_down_fraction_of(card), kind, sizing, crowd, *guard, measure)
+        ctx = F.make_context(scenario, capacity or measure_capacity(scenario), F.max_down_fraction_of(card), kind,
+                             sizing, crowd, *guard, measure)
     except ValueError as e:
         raise InputError(card_path(path), "features.burst_guard" if guard[0] and sizing != "crowd"
                          else "features.sizing", str(e)) from None

@@ -35,6 +35,7 @@ from autotune.rl.evaluation import (
 )
 from autotune.rl.policy import RLPolicy, sha256_file
 from autotune.scenario import Scenario
+from autotune.sim.capacity import measure_capacity
 
 DEFAULT_HYPER: dict[str, Any] = {
     "learning_rate": 3e-4,
@@ -196,14 +197,15 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
         batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
         gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
         policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
-    ctx = F.make_context(scenario, action_kind=str(h["action_kind"]), sizing=str(h["sizing"]),
+    ctx = F.make_context(scenario, measure_capacity(scenario), action_kind=str(h["action_kind"]),
+                         sizing=str(h["sizing"]),
                          burst_guard=guard[0], guard_calm_s=guard[1],
                          measure_mixes=F.check_mixed_capacity(h["mixed_capacity"]))
     if float(h["prior_logit"]):
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
     episodes = validation_set(scenario, n_val, h, val_bursts)
-    from autotune.policies.registry import make_policy
+    from autotune.registry import make_policy
 
     refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
     ref = aggregate(refs)

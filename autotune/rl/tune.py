@@ -52,7 +52,7 @@ def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
     from ray import tune
 
     from autotune.policies.ray_default import RayDefaultPolicy
-    from autotune.policies.registry import make_policy
+    from autotune.registry import make_policy
     from autotune.rl.evaluation import run_policy, score, validation_episodes
 
     sc = Scenario.model_validate_json(scenario_json)
@@ -70,7 +70,7 @@ def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
 
 
 def _ray_default_score(sc: Scenario) -> float:
-    from autotune.policies.registry import make_policy
+    from autotune.registry import make_policy
     from autotune.rl.evaluation import run_policy, score, validation_episodes
 
     ref = make_policy("ray-default", sc)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.policies.types import Decision, Observation, PoolObs
+from autotune.core.types import Decision, Observation, PoolObs
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.sim import kernel as K
 from autotune.workload.arrivals import Arrivals
@@ -69,6 +69,7 @@ class Window:
     obs: Observation | None = None
     decision: Decision | None = None
     applied: Decision | None = None
+    guard_notes: tuple[str, ...] = ()  # what the guards changed between decision and applied
     changed: bool = False
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autotune.guards import clamp_to_bounds
-from autotune.policies.types import Decision, Policy
+from autotune.core import LIVE_GUARDS, GuardConfig, Guards, LoopState, clamp_to_bounds, step
+from autotune.core.types import Decision, Policy
 from autotune.scenario import Scenario
 from autotune.sim import kernel as K
 from autotune.sim.cluster import ClusterSim, SimConfig, Window
@@ -65,6 +65,7 @@ class SimResult:
                 row[f"{p.name}_mean_batch"] = w.mean_batch[p.name]
                 row[f"{p.name}_ongoing"] = p.ongoing_requests
             row["decision"] = w.decision.reason if w.decision else ""
+            row["guards"] = "; ".join(w.guard_notes)
             rows.append(row)
         return rows
 
@@ -91,10 +92,29 @@ class SimResult:
         }
 
 
+class _Default:
+    """The guards ``autotune control`` applies, unless the policy is not ``guarded`` (then the bounds alone)."""
+
+
+AUTO_GUARDS = _Default()
+
+
+def guards_for(scenario: Scenario, policy: Policy, guards: GuardConfig | None | _Default = AUTO_GUARDS) -> Guards:
+    if isinstance(guards, _Default):
+        guards = LIVE_GUARDS if getattr(policy, "guarded", True) else None
+    return Guards(tuple(scenario.pools), guards)
+
+
 def simulate(scenario: Scenario, arrivals: Arrivals, policy: Policy, seed: int,
              config: SimConfig | None = None, first: Decision | None = None,
-             on_window: Callable[[Window], None] | None = None) -> SimResult:
-    """Replay ``arrivals`` under ``policy``: decide at the end of every control window.
+             on_window: Callable[[Window], None] | None = None,
+             guards: GuardConfig | None | _Default = AUTO_GUARDS) -> SimResult:
+    """Replay ``arrivals`` under ``policy``: at the end of every control window, one
+    :func:`autotune.core.step` (decide, guard) and the cluster applies what the guards let through.
+
+    ``guards``: by default the live controller's (:class:`~autotune.core.GuardConfig`), so a what-if predicts
+    ``autotune control``; ``None`` applies the pools' bounds alone. A policy that is not ``guarded`` (the
+    clairvoyant plans, the emulated built-in autoscalers) runs with the bounds alone by default.
 
     The run starts with the scenario's initial fleet, or with ``first`` (by default the
     policy's own ``first`` decision, if it has one: a static fleet, the oracle's plan), warm
@@ -105,19 +125,19 @@ def simulate(scenario: Scenario, arrivals: Arrivals, policy: Policy, seed: int,
     first = first if first is not None else getattr(policy, "first", None)
     if first is not None:
         sim.apply(clamp_to_bounds(first, scenario.pools).decision, warm=getattr(policy, "start_warm", True))
-    state = policy.initial_state()
+    pipeline = guards_for(scenario, policy, guards)
+    state = LoopState.start(policy)
     end = arrivals.duration_s + scenario.drain_s
-    step = scenario.control_interval_s
+    interval = scenario.control_interval_s
     t = 0.0
     while t < end - 1e-9:
-        t = min(t + step, end)
+        t = min(t + interval, end)
         w = sim.run_until(t)
         if t < end - 1e-9:
             assert w.obs is not None
-            decision, state = policy.decide(w.obs, state)
-            guarded = clamp_to_bounds(decision, scenario.pools)
-            w.decision, w.applied = decision, guarded.decision
-            w.changed = sim.apply(guarded.decision)
+            done, state = step(policy, w.obs, state, pipeline)
+            w.decision, w.applied, w.guard_notes = done.decision, done.applied, done.notes
+            w.changed = sim.apply(done.applied)
         if on_window is not None:
             on_window(w)
     sim.finish()

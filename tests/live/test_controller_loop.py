@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from autotune.core import GuardConfig
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.live import promtext as pt
 from autotune.live.controller import Controller, ControllerConfig
-from autotune.live.guards import GuardConfig
 from autotune.live.http import RequestRejected, RetryingClient, Unreachable
 from autotune.live.serve_state import AppState, app_state
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 
 APP = "live-demo"
@@ -116,7 +116,7 @@ def test_scales_up_on_load_and_logs_reason_and_guards() -> None:
 
 
 def test_guard_changes_are_logged() -> None:
-    ctl, cluster, _, log = _controller(guards=GuardConfig(max_step_up=1))
+    ctl, cluster, _, log = _controller(guards=GuardConfig(max_step_up=1, max_step_up_ratio=0.0))
     cluster.ongoing = 40.0  # HPA wants 6 (its own bounds), the step guard allows 3
     ctl.run(duration_s=5.0)
     rec = _decisions(log)[0]

@@ -11,7 +11,7 @@ from autotune.live import promtext as pt
 from autotune.live.history import STALE_S, Series, parse_matrix, prime, replay_windows
 from autotune.live.observe import Sample
 from autotune.live.serve_state import AppState, DeploymentState
-from autotune.policies.registry import make_policy
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 
 APP = "a"

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from autotune.core.types import Decision
 from autotune.live.http import RequestRejected, Unreachable
 from autotune.live.kuberay import KubeRayActuator
 from autotune.live.serve_config import render
 from autotune.live.serve_state import app_state
-from autotune.policies.types import Decision
 from autotune.scenario import load_scenario
 
 PATH = "/apis/ray.io/v1/namespaces/ml/rayservices/vit"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from autotune.core import GuardConfig
 from autotune.errors import InputError
 from autotune.live.controller import Controller, ControllerConfig
-from autotune.live.guards import GuardConfig
 from autotune.live.saved_state import MAX_AGE_S, load_state
-from autotune.policies.registry import make_policy
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 from tests.live.test_controller_loop import APP, Cluster, FakeClock
 

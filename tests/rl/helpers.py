@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autotune.policies.types import Decision, Observation, PolicyState
+from autotune.core.types import Decision, Observation, PolicyState
 from autotune.rl import features as F
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.workload.arrivals import Arrivals, build_arrivals

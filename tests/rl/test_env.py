@@ -12,6 +12,7 @@ from autotune.rl import ENV_ID
 from autotune.rl import features as F
 from autotune.rl.env import RayServeClusterEnv
 from autotune.scenario import load_scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.run import simulate
 from tests.rl.helpers import FixedActionPolicy, headroom_action, short_arrivals, stay_action
 
@@ -150,9 +151,9 @@ def test_reward_cost_unit_spills_past_quotas_and_is_unchanged_where_none_binds()
     """The ideal fleet the cost term divides by: best price per req/s, until a quota binds (mixed-large)."""
     from autotune.rl import features as F
 
-    ctx = F.make_context(load_scenario("default"))
+    ctx = F.make_context(load_scenario("default"), measure_capacity(load_scenario("default")))
     assert F.ideal_usd_per_hour(ctx, 300.0) == pytest.approx(300.0 * ctx.best_efficiency())
-    big = F.make_context(load_scenario("mixed-large"))
+    big = F.make_context(load_scenario("mixed-large"), measure_capacity(load_scenario("mixed-large")))
     spot, l4, a100 = (big.pools.index(n) for n in ("l4-spot", "l4", "a100"))
     caps = [max(c) for c in big.capacity]
     left = 400.0 - 6 * caps[spot] - 3 * caps[l4]  # both L4 quotas full: the rest on the A100

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotune.core.types import Observation, PoolObs
 from autotune.errors import InputError
 from autotune.paths import POLICIES
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Observation, PoolObs
+from autotune.registry import make_policy
 from autotune.rl.policy import RLPolicy, load_policy, sha256_file
 from autotune.scenario import load_scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.run import simulate
 from tests.rl.helpers import short_arrivals
 
@@ -129,7 +130,7 @@ def test_action_decoding_is_symmetric_and_legacy_cards_keep_their_limit(tmp_path
     from tests.rl.helpers import headroom_action
 
     sc = load_scenario("default")
-    ctx = F.make_context(sc, action_kind="absolute")
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="absolute")
     assert ctx.max_down_fraction == F.MAX_DOWN_FRACTION == 1.0
     arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
     obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
@@ -141,7 +142,8 @@ def test_action_decoding_is_symmetric_and_legacy_cards_keep_their_limit(tmp_path
     act = headroom_action(ctx, 1.0, pool=0)
     up_to_need = F.decode_action(act, obs, state, ctx)[0].replicas[ctx.pools[0]]
     assert up_to_need < 18  # straight down to the need, not 20 -> 18
-    legacy = F.make_context(sc, F.max_down_fraction_of({"action": {}}), F.action_kind_of({"action": {}}))
+    legacy = F.make_context(
+        sc, measure_capacity(sc), F.max_down_fraction_of({"action": {}}), F.action_kind_of({"action": {}}))
     assert legacy.max_down_fraction == F.LEGACY_MAX_DOWN_FRACTION and legacy.action_kind == "absolute"
     assert F.decode_action(act, obs, state, legacy)[0].replicas[ctx.pools[0]] == 18
     for name in SHIPPED:  # load_policy decodes as the card says the policy was trained
@@ -159,7 +161,7 @@ def test_moves_keep_a_headroom_level_in_the_state_and_follow_the_load() -> None:
     from autotune.rl import features as F
 
     sc = load_scenario("default")
-    ctx = F.make_context(sc)
+    ctx = F.make_context(sc, measure_capacity(sc))
     assert ctx.action_kind == "moves"
     arr = short_arrivals(sc, "poisson", 300.0, 60.0, seed=1)
     obs = next(w.obs for w in simulate(sc, arr, make_policy("ray-default", sc), 1).windows if w.obs is not None)
@@ -206,7 +208,7 @@ def test_headroom_rule_is_the_moves_prior_on_one_pool() -> None:
 
     sc = load_scenario("default")
     arr = short_arrivals(sc, "mmpp", 250.0, 600.0, seed=4)
-    ctx = F.make_context(sc, action_kind="moves")
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="moves")
     a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
     b = simulate(sc, arr, make_policy("headroom", sc), 3)
     assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
@@ -219,7 +221,7 @@ def test_absolute_kind_sizes_by_the_per_replica_capacity_it_was_trained_with() -
     from tests.rl.helpers import FixedActionPolicy, headroom_action
 
     sc = load_scenario("default")
-    ctx = F.make_context(sc, action_kind="absolute")
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="absolute")
     pol = FixedActionPolicy(ctx, headroom_action(ctx, 1.6))
     cap = max(ctx.capacity[0])
     for rate in (20.0, 150.0, 700.0):
@@ -236,7 +238,7 @@ def test_fill_prior_is_the_headroom_rule_with_spill_over_at_quotas() -> None:
 
     sc = load_scenario("mixed-large")
     arr = short_arrivals(sc, "daily", 300.0, 900.0, seed=2)  # peaks at 480 req/s: past both L4 quotas
-    ctx = F.make_context(sc, action_kind="fill")
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="fill")
     a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
     b = simulate(sc, arr, make_policy("headroom", sc), 3)
     fleets = [w.applied.replicas for w in a.windows if w.applied]
@@ -246,7 +248,7 @@ def test_fill_prior_is_the_headroom_rule_with_spill_over_at_quotas() -> None:
     peak = max(fleets, key=lambda f: f["a100"])
     assert peak["l4-spot"] == 6 and peak["l4"] == 3 and peak["a100"] >= 1
     # the moves kind at its initial levels uses the cheapest pool only, capped at its quota
-    m = F.make_context(sc, action_kind="moves")
+    m = F.make_context(sc, measure_capacity(sc), action_kind="moves")
     c = simulate(sc, arr, FixedActionPolicy(m, stay_action(m)), 3)
     assert max(w.applied.replicas["a100"] for w in c.windows if w.applied) == 0
 
@@ -259,8 +261,8 @@ def test_burst_sizing_prior_is_the_burst_rule(scenario: str) -> None:
 
     sc = load_scenario(scenario)
     arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
-    ctx = F.make_context(sc, action_kind="fill", sizing="burst")
-    assert ctx.obs_size == F.make_context(sc, action_kind="fill").obs_size + 2
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="fill", sizing="burst")
+    assert ctx.obs_size == F.make_context(sc, measure_capacity(sc), action_kind="fill").obs_size + 2
     a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
     b = simulate(sc, arr, make_policy("burst", sc), 3)
     assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
@@ -277,8 +279,9 @@ def test_predictive_sizing_prior_is_the_predictive_rule(scenario: str) -> None:
 
     sc = load_scenario(scenario)
     arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
-    ctx = F.make_context(sc, action_kind="fill", sizing="predictive")
-    assert ctx.obs_size == F.make_context(sc, action_kind="fill").obs_size + 2 and ctx.initial_level == 1.0
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="fill", sizing="predictive")
+    assert ctx.obs_size == F.make_context(
+        sc, measure_capacity(sc), action_kind="fill").obs_size + 2 and ctx.initial_level == 1.0
     a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
     b = simulate(sc, arr, make_policy("predictive", sc), 3)
     assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
@@ -293,26 +296,27 @@ def test_crowd_sizing_prior_is_predictive_under_the_crowd_floor(scenario: str) -
 
     sc = load_scenario(scenario)
     arr = short_arrivals(sc, "mmpp", 200.0, 1200.0, seed=2)
-    ctx = F.make_context(sc, action_kind="fill", sizing="crowd")
-    assert ctx.obs_size == F.make_context(sc, action_kind="fill", sizing="predictive").obs_size + 1
+    ctx = F.make_context(sc, measure_capacity(sc), action_kind="fill", sizing="crowd")
+    assert ctx.obs_size == F.make_context(
+        sc, measure_capacity(sc), action_kind="fill", sizing="predictive").obs_size + 1
     assert ctx.crowd_factor == 3.0 and ctx.history >= ctx.calm_windows == 60
     a = simulate(sc, arr, FixedActionPolicy(ctx, stay_action(ctx)), 3)
     b = simulate(sc, arr, make_policy("predictive+crowd:3", sc), 3)
     assert [w.applied.replicas for w in a.windows if w.applied] == [w.applied.replicas for w in b.windows if w.applied]
     assert a.summary()["cost_usd"] == b.summary()["cost_usd"]
     assert a.summary()["cost_usd"] > simulate(sc, arr, make_policy("predictive", sc), 3).summary()["cost_usd"]
-    two = F.make_context(sc, action_kind="fill", sizing="crowd", crowd_factor=2.0)
+    two = F.make_context(sc, measure_capacity(sc), action_kind="fill", sizing="crowd", crowd_factor=2.0)
     c = simulate(sc, arr, FixedActionPolicy(two, stay_action(two)), 3)
     assert c.summary()["cost_usd"] < a.summary()["cost_usd"]
     # levels only trade the insurance: every level at 0 (after two moves down) still holds the forecast, i.e.
     # decides as ``predictive``
     down = [x for i in range(len(ctx.pools)) for x in (F.MOVES.index(-3), int(np.argmax(ctx.capacity[i])))]
-    d = simulate(sc, arr, FixedActionPolicy(ctx, down), 3)
-    p = simulate(sc, arr, make_policy("predictive", sc), 3)
+    d = simulate(sc, arr, FixedActionPolicy(ctx, down), 3, guards=None)  # decoding, not the guards' step limits
+    p = simulate(sc, arr, make_policy("predictive", sc), 3, guards=None)
     fleets = [w.applied.replicas for w in d.windows if w.applied]
     assert fleets[2:] == [w.applied.replicas for w in p.windows if w.applied][2:]
     with pytest.raises(ValueError, match="needs action kind 'fill'"):
-        F.make_context(sc, action_kind="moves", sizing="crowd")
+        F.make_context(sc, measure_capacity(sc), action_kind="moves", sizing="crowd")
 
 
 @pytest.mark.parametrize("spec", ["headroom:0", "headroom:x", "headroom:-2", "burst:0", "burst:x", "predictive:0"])
@@ -332,8 +336,9 @@ def test_burst_guard_holds_the_crowd_insurance_until_the_load_has_been_calm_long
     from tests.rl.helpers import FixedActionPolicy
 
     sc = load_scenario("default")
-    plain = F.make_context(sc, action_kind="fill", sizing="crowd")
-    guarded = F.make_context(sc, action_kind="fill", sizing="crowd", burst_guard=2.0, guard_calm_s=600.0)
+    plain = F.make_context(sc, measure_capacity(sc), action_kind="fill", sizing="crowd")
+    guarded = F.make_context(
+        sc, measure_capacity(sc), action_kind="fill", sizing="crowd", burst_guard=2.0, guard_calm_s=600.0)
     assert guarded.guard_windows == 60 and guarded.obs_size == plain.obs_size
     down = [x for _ in plain.pools for x in (F.MOVES.index(-3), 0)]  # batch index 0: the smallest
     assert min(plain.batch_sizes[0]) < plain.batch_sizes[0][int(np.argmax(plain.capacity[0]))]

@@ -15,6 +15,7 @@ from autotune.rl.env import RayServeClusterEnv
 from autotune.rl.policy import RLPolicy, load_policy
 from autotune.rl.train import GUARD_TOLERANCE, Selection, train
 from autotune.scenario import load_scenario
+from autotune.sim.capacity import measure_capacity
 from tests.rl.helpers import short_arrivals
 
 
@@ -32,7 +33,7 @@ def test_short_training_beats_random_policy() -> None:
     result = train(sc, 4096, seed=1, hyper={"n_envs": 2, "episode_s": 600.0, "n_steps": 256, "batch_size": 128},
                    eval_every=10**9, n_val=1, progress=False, log=lambda s: None)
     assert result.curve and result.wall_s > 0
-    pol = RLPolicy(result.model, F.make_context(sc))
+    pol = RLPolicy(result.model, F.make_context(sc, measure_capacity(sc)))
     env = RayServeClusterEnv(sc, randomize=False)
     rng = np.random.default_rng(0)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
-from autotune.capacity import capacity_table, pooled_capacity
+from autotune.core.types import Observation, PoolObs
 from autotune.policies.burst import MEMORY_S
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Observation, PoolObs
+from autotune.policies.sizing import capacity_table, pooled_capacity
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
+from autotune.sim.capacity import measure_capacity
 
 
 def _obs(t: float, rate: float) -> Observation:
@@ -28,7 +29,8 @@ def _replay(spec: str, rates: list[float]) -> list[int]:
 
 
 def test_burst_holds_the_last_bursts_size_through_the_calm_and_then_forgets() -> None:
-    cap = max(capacity_table(load_scenario("default"))["l4"].values())
+    sc = load_scenario("default")
+    cap = max(capacity_table(measure_capacity(sc), sc)["l4"].values())
     calm, burst = [100.0] * 60, [300.0] * 6  # 10 min calm, a 1-minute 3x burst
     after = [100.0] * 60
     rates = calm + burst + after

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autotune.causal import candidate_fleets, cold_start_best, least_standing_fleet, responses, surprise_arrivals
-from autotune.policies.registry import make_policy
+from autotune.registry import make_policy
 from autotune.scenario import Scenario, WorkloadSpec, load_scenario
 from autotune.sim.run import SimResult, simulate
 from autotune.workload import synthetic

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from autotune.core.types import Decision
 from autotune.policies.static import StaticPolicy
-from autotune.policies.types import Decision
 from autotune.sim.cluster import ClusterSim
 from autotune.sim.run import simulate
 from tests.conftest import arrivals_at, tweak

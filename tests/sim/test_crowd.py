@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from autotune.core.types import Observation, PoolObs
 from autotune.errors import InputError
 from autotune.policies.crowd import calm_load
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Observation, PoolObs
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 
 

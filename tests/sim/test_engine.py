@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autotune.policies.registry import make_policy
+from autotune.core.types import Decision
 from autotune.policies.static import StaticPolicy
-from autotune.policies.types import Decision
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
 from autotune.sim import kernel as K
 from autotune.sim.cluster import ClusterSim, SimConfig

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotune.core.types import Decision
 from autotune.policies.oracle import OraclePolicy, insured_need, lead_windows, make_oracle, started_early
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Decision
+from autotune.registry import make_policy
 from autotune.scenario import WorkloadSpec, load_scenario
+from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import build_arrivals
@@ -34,10 +35,10 @@ def test_oracle_with_start_up_meets_a_flash_crowd_that_the_instant_plan_misses_u
                         params={"spike_factor": 3.0, "ramp_s": 60.0, "spike_duration_s": 200.0})
     sc = load_scenario("default").model_copy(update={"workload": spec})
     arr = build_arrivals(sc, 3)
-    instant = make_oracle(sc, arr)
+    instant = make_oracle(sc, arr, measure_capacity(sc))
     bound = simulate(sc, arr, instant, 3, SimConfig(instant_start=True), first=instant.first).summary()
     late = simulate(sc, arr, OraclePolicy(instant.interval_s, instant.plan, "late"), 3).summary()
-    early = make_oracle(sc, arr, start_up=True)
+    early = make_oracle(sc, arr, measure_capacity(sc), start_up=True)
     assert early.name == "oracle-startup"
     paid = simulate(sc, arr, early, 3).summary()
     # Knowing the spike is not enough when a replica takes minutes: asked for in time, it is met.
@@ -51,14 +52,14 @@ def test_oracle_with_start_up_starts_from_the_initial_fleet_like_every_policy() 
     spec = WorkloadSpec(kind="synthetic", generator="poisson", mean_rate=1000.0, duration_s=600.0)
     sc = load_scenario("default").model_copy(update={"workload": spec})
     arr = build_arrivals(sc, 1)
-    early = simulate(sc, arr, make_oracle(sc, arr, start_up=True), 1)
+    early = simulate(sc, arr, make_oracle(sc, arr, measure_capacity(sc), start_up=True), 1)
     first = early.windows[0].obs
     assert first is not None
     l4 = first.pool("l4")
     assert l4.running == 2 and l4.starting + l4.pending >= 4  # the scenario's two, the plan's rest on their way
     # Two L4s cannot carry 1,000 req/s for the 145 s the rest take to start: foresight does not undo a cold start.
     assert float(early.summary()["slo_attainment"]) < 0.9
-    instant = make_oracle(sc, arr)
+    instant = make_oracle(sc, arr, measure_capacity(sc))
     bound = simulate(sc, arr, instant, 1, SimConfig(instant_start=True))
     assert float(bound.summary()["slo_attainment"]) >= 0.99
 
@@ -76,9 +77,9 @@ def test_insured_oracle_holds_the_crowd_floor_the_rule_holds_and_the_rule_pays_a
     spec = WorkloadSpec(kind="synthetic", generator="poisson", mean_rate=300.0, duration_s=1200.0)
     sc = load_scenario("default").model_copy(update={"workload": spec})
     arr = build_arrivals(sc, 2)
-    bare, insured = make_oracle(sc, arr), make_oracle(sc, arr, insure=3.0)
+    bare, insured = make_oracle(sc, arr, measure_capacity(sc)), make_oracle(sc, arr, measure_capacity(sc), insure=3.0)
     assert insured.name == "oracle+crowd:3"
-    assert make_oracle(sc, arr, start_up=True, insure=3.0).name == "oracle-startup+crowd:3"
+    assert make_oracle(sc, arr, measure_capacity(sc), start_up=True, insure=3.0).name == "oracle-startup+crowd:3"
     late = [d.replicas["l4"] for d in insured.plan[70:110]]  # after the 10-minute calm median has filled
     # 3 x ~300 req/s needs 6 L4s (5 carry 896 req/s by the capacity model); the plain plan holds 2
     assert min(late) == max(late) == 6 and max(d.replicas["l4"] for d in bare.plan[70:110]) == 2

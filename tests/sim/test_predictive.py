@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from autotune.capacity import fleet_capacity, replicas_for, slo_capacity
+from autotune.core.types import Observation, PoolObs
 from autotune.policies.predictive import MEMORY_S, history, make_predictive, margin, predict, record
-from autotune.policies.registry import make_policy
-from autotune.policies.types import Observation, PoolObs
+from autotune.policies.sizing import replicas_for
+from autotune.registry import make_policy
 from autotune.scenario import load_scenario
+from autotune.sim.capacity import fleet_capacity, measure_capacity, slo_capacity
 from autotune.sim.run import simulate
 from autotune.whatif import run_whatif
 from autotune.workload.arrivals import build_arrivals
@@ -68,7 +69,7 @@ def test_record_scores_the_prediction_made_one_lead_ago_against_the_busiest_wind
 
 def test_steady_load_holds_no_whole_extra_gpu_but_bursts_are_held_and_then_forgotten() -> None:
     sc = load_scenario("default")
-    carry = make_predictive(sc).rule.totals["l4"]
+    carry = make_predictive(sc, measure_capacity(sc)).rule.totals["l4"]
     steady = [300.0 + (7.0 if k % 2 else -7.0) for k in range(90)]  # 15 min at 300 req/s with noise
     p, h = _replay("predictive", steady), _replay("headroom", steady)
     assert p[-1] == replicas_for(300.0 * 1.05, carry) < h[-1] == replicas_for(1.2 * 307.0, carry)
@@ -99,17 +100,18 @@ def test_a_pool_that_starts_faster_than_the_cheapest_is_sized_for_its_own_shorte
     """A warm A100 pool (60 s to a node, not 300) is asked for closer to the load: the rule pays less at the
     same SLO. Where no pool starts faster than the cheapest, every pool keeps the cheapest pool's lead."""
     for name in ("default", "mixed", "mixed-large"):
-        assert make_predictive(load_scenario(name)).pool_leads == ()  # slower pools: unchanged (see the docstring)
+        each = load_scenario(name)
+        assert make_predictive(each, measure_capacity(each)).pool_leads == ()  # slower pools: unchanged
     sc = load_scenario("mixed-large")
     warm = sc.model_copy(update={"pools": [p.model_copy(update={"provision_s": 60.0}) if p.name == "a100" else p
                                            for p in sc.pools]})
-    rule = make_predictive(warm)
+    rule = make_predictive(warm, measure_capacity(warm))
     leads = dict(zip(rule.rule.order, rule.pool_leads, strict=True))
     assert leads["a100"] < leads["l4"] == rule.lead_windows
     arr = build_arrivals(warm, 0)
     res = simulate(warm, arr, rule, 0)
     own = res.summary()
-    single = simulate(warm, arr, make_predictive(warm, per_pool_lead=False), 0).summary()
+    single = simulate(warm, arr, make_predictive(warm, measure_capacity(warm), per_pool_lead=False), 0).summary()
     assert own["cost_usd"] < 0.97 * single["cost_usd"]
     assert own["slo_attainment"] >= single["slo_attainment"] - 0.001
     state = rule.initial_state()  # the state a decision carries keeps the A100's own ratios

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from autotune.core.types import Observation, PoolObs
 from autotune.policies.ray_default import RayDefaultPolicy, ray_decide
-from autotune.policies.types import Observation, PoolObs
 from autotune.scenario import PoolSpec, RayAutoscalerSpec
 
 ray_policy = pytest.importorskip("ray.serve.autoscaling_policy")

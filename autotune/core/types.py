@@ -1,4 +1,4 @@
-"""The one policy interface shared by the simulator and the live controller.
+"""The one policy interface shared by the simulator, the gym env and the live controller.
 
 A policy is a pure function of an :class:`Observation` and an explicit state
 dict, returning a :class:`Decision` and the next state (the shape of Ray
@@ -35,10 +35,18 @@ class PoolObs:
     # attributed to this pool (Ray counts them at the handle).
     queued_requests: float = 0.0
     preemptions: int = 0
+    # Replicas no node has taken for longer than the pool's start-up and a grace period: the cluster
+    # cannot place them (no free GPU, a quota), as opposed to a node still being provisioned.
+    unplaceable: int = 0
+    # The replica count the deployment is asked to hold; Serve's ``target_num_replicas`` live, where
+    # replicas it has not created yet are in no state. None: running + starting + pending.
+    target_replicas: int | None = None
 
     @property
     def target(self) -> int:
         """Replicas that count toward the pool's size (not draining)."""
+        if self.target_replicas is not None:
+            return self.target_replicas
         return self.running + self.starting + self.pending
 
     @property
@@ -96,7 +104,13 @@ class Decision:
 
 
 class Policy(Protocol):
-    """The interface every policy implements (baselines, RL, oracle)."""
+    """The interface every policy implements (baselines, RL, oracle).
+
+    Optional attributes the decision path reads: ``first`` (a Decision the run starts with, e.g. a static
+    fleet), ``start_warm`` (False: ``first`` pays start-up delays), ``reads_metrics`` (False: decide even on
+    missing metrics, as a static fleet does), ``guarded`` (False: the simulator applies the pools' bounds
+    alone, for the clairvoyant plans and for baselines that emulate an autoscaler running on its own).
+    """
 
     name: str
 

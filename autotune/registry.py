@@ -1,4 +1,8 @@
-"""Turn a policy name (or file) from the command line into a :class:`Policy`."""
+"""Turn a policy name (or file) from the command line into a :class:`Policy`.
+
+Policies size fleets with a :class:`~autotune.policies.sizing.Capacity` they are handed; here is where it is
+measured (with the simulator) when the caller does not pass one in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from autotune.core.types import Policy
 from autotune.errors import InputError
 from autotune.paths import POLICIES
 from autotune.policies.burst import make_burst
@@ -15,9 +20,10 @@ from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
 from autotune.policies.predictive import make_predictive
 from autotune.policies.ray_default import RayDefaultPolicy
+from autotune.policies.sizing import Capacity
 from autotune.policies.static import StaticPolicy
-from autotune.policies.types import Policy
 from autotune.scenario import RayAutoscalerSpec, Scenario
+from autotune.sim.capacity import measure_capacity
 
 BUILTIN = ("static", "ray-default", "ray-tuned", "hpa", "headroom", "burst", "predictive")
 
@@ -58,10 +64,12 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
     return RayDefaultPolicy(tuple(scenario.pools), cfg, name="ray-tuned")
 
 
-def make_policy(spec: str, scenario: Scenario) -> Policy:
+def make_policy(spec: str, scenario: Scenario, capacity: Capacity | None = None) -> Policy:
     """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip;
     any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs, and with
     ``+hold:K`` that fleet and no more while it carries the load that came."""
+    if capacity is None:
+        capacity = measure_capacity(scenario)
     inner, mark, factor = split_floor(spec)
     if mark:
         try:
@@ -71,7 +79,8 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         if not 1 <= k <= 100 or not inner:
             raise InputError("command line", "--policy",
                              f"bad crowd floor {spec!r} (POLICY{mark}K with 1 <= K <= 100)")
-        return with_crowd_floor(make_policy(inner, scenario), scenario, k, spec, hold=mark == "+hold:")
+        return with_crowd_floor(make_policy(inner, scenario, capacity), scenario, capacity, k, spec,
+                                hold=mark == "+hold:")
     if spec == "static" or spec.startswith("static:"):
         return _static(spec, scenario)
     if spec == "ray-default":
@@ -91,11 +100,11 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
                 m = -1.0
             if not 0 < m <= 100:
                 raise InputError("command line", "--policy", f"bad headroom {spec!r} ({kind}:M with 0 < M <= 100)")
-            return make(scenario, m, spec)
+            return make(scenario, capacity, m, spec)
     if spec.endswith(".zip"):
         from autotune.rl.policy import load_policy  # torch only when a trained policy is asked for
 
-        return load_policy(spec, scenario)
+        return load_policy(spec, scenario, capacity)
     if spec == "oracle":
         raise InputError("command line", "--policy", "oracle is always reported as a bound; no need to ask for it")
     raise InputError("command line", "--policy", f"unknown policy {spec!r} (known: {', '.join(BUILTIN)}, or a .zip)")

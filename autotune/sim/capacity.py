@@ -1,4 +1,5 @@
-"""Capacity under the SLO, measured with the simulator itself.
+"""Capacity under the SLO, measured with the simulator itself: the :class:`~autotune.policies.sizing.Capacity`
+policies size fleets with.
 
 ``slo_capacity(scenario, pool, batch)`` is the highest Poisson arrival rate per
 replica at which a small group of replicas (``GROUP``, routed by power of two
@@ -12,20 +13,21 @@ carries 11.5 req/s within 50 ms, sixteen carry 43 each), so the group-of-4
 figure overstates small fleets and understates large ones. The rules, the
 oracle and the RL level actions size fleets with it.
 
-``pooled_capacity(fleet, totals, groups, mixed)`` is what a fleet spread over
-pools carries: pools on the same GPU pool as one fleet; a fleet that mixes GPU
-types is measured (:class:`MixedFleets`), since no model of how the router
-shares load between a fast and a slow GPU fits every scenario.
+A fleet that mixes GPU types is measured (:class:`MixedFleets`), since no model
+of how the router shares load between a fast and a slow GPU fits every
+scenario. :func:`measure_capacity` bundles the three as one object; every
+measurement is made once per process and cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
+from autotune.policies.sizing import gpu_groups
 from autotune.policies.static import StaticPolicy
 from autotune.scenario import PoolRuntime, PoolSpec, Scenario
 from autotune.sim.cluster import SimConfig
@@ -108,16 +110,6 @@ def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int
     return (0.0,) + tuple(n * float(np.interp(np.log2(n), x, per)) for n in range(1, up_to + 1))
 
 
-def fleet_size_limit(scenario: Scenario, pool: PoolRuntime) -> int:
-    """The most replicas ``pool``'s GPU type can run across the scenario's pools: how far its curve must reach."""
-    return sum(p.max_replicas for p in scenario.pools if p.instance == pool.spec.instance)
-
-
-def gpu_groups(scenario: Scenario) -> dict[str, str]:
-    """Pool name -> its GPU type: pools on the same GPU (spot and on-demand L4s) pool as one fleet."""
-    return {p.name: p.instance for p in scenario.pools}
-
-
 @dataclass(frozen=True)
 class MixedFleets:
     """Measured SLO capacity of fleets that mix GPU types, each fleet measured once per process.
@@ -154,88 +146,6 @@ def _mixed(scenario_json: str, fleet: tuple[tuple[str, int], ...], batch: tuple[
                              probe_s=probe_s)
 
 
-def mixed_fleets(scenario: Scenario) -> MixedFleets | None:
-    """The measurer for ``scenario``, or None when all its pools are on one GPU type (nothing to mix)."""
-    return MixedFleets(scenario.model_dump_json()) if len(set(gpu_groups(scenario).values())) > 1 else None
-
-
-def pooled_capacity(fleet: Mapping[str, int], totals: Mapping[str, Sequence[float]],
-                    groups: Mapping[str, str] | None = None, mixed: MixedFleets | None = None,
-                    batch: Mapping[str, int] | None = None) -> float:
-    """Req/s a fleet spread over several pools carries within the SLO.
-
-    One router balances over every replica, so pools on the same GPU (``groups``,
-    e.g. spot and on-demand L4s) pool like one fleet of their combined size: each
-    replica counts at its pool's per-replica capacity for a fleet of the group's
-    size (beyond its curve, at the curve's end). A fleet on more than one GPU type
-    is measured by ``mixed`` at ``batch`` when both are given (:class:`MixedFleets`);
-    without them the groups are summed, each taken alone (the model, which is wrong
-    both ways: see ``MixedFleets``). Without ``groups`` every pool is its own group,
-    which is the sum of each pool alone. Pools that carry nothing within the SLO are
-    left out (they are never in a fleet this sizes).
-    """
-    serving = {name: n for name, n in fleet.items() if n and name in totals and totals[name][-1] > 0}
-    size: dict[str, int] = {}
-    for name, n in serving.items():
-        g = groups[name] if groups else name
-        size[g] = size.get(g, 0) + n
-    have = 0.0
-    for name, n in serving.items():
-        curve = totals[name]
-        k = min(size[groups[name] if groups else name], len(curve) - 1)
-        have += n * curve[k] / k
-    if mixed is not None and batch is not None and groups and len(size) > 1:
-        return mixed(serving, batch, have)
-    return have
-
-
-def fill_fleet(needs: Sequence[float], order: Sequence[str], totals: Mapping[str, Sequence[float]],
-               min_replicas: Mapping[str, int], max_replicas: Mapping[str, int],
-               groups: Mapping[str, str] | None = None, mixed: MixedFleets | None = None,
-               batch: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Cheapest pool first, each pool the fewest replicas at which the fleet carries that pool's need.
-
-    ``needs[k]`` is the req/s the fleet must carry once ``order[k]`` is sized,
-    with the pools before it as sized and the pools after it at their minimum
-    (what those carry anyway is not bought twice); a pool at its quota leaves
-    the rest to the next. The ``headroom`` family passes one need for all;
-    the RL ``fill`` action, one per pool's headroom level.
-    """
-    fleet = {name: min_replicas[name] for name in order}
-
-    def carried(name: str, n: int) -> float:
-        fleet[name] = n
-        return pooled_capacity(fleet, totals, groups, mixed, batch)
-
-    for name, need in zip(order, needs, strict=True):
-        if totals[name][-1] <= 0:  # serves nothing within the SLO: stays at its minimum
-            continue
-        lo, hi = min_replicas[name], max_replicas[name]
-        if mixed is None:
-            n = next((n for n in range(lo, hi + 1) if carried(name, n) >= need - 1e-6), hi)
-        elif (at_lo := carried(name, lo)) >= need - 1e-6:
-            n = lo
-        elif (at_hi := carried(name, hi)) < need - 1e-6:
-            # Even the quota falls short. A slow GPU beside fast ones can carry less than the fast ones
-            # alone (the router still hands it its share): then adding it does harm, and it is not added.
-            n = hi if at_hi > at_lo else lo
-        else:  # a fleet that mixes GPUs is measured, so ask about few: the fewest that carry, by bisection
-            while lo < hi:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if carried(name, mid) >= need - 1e-6 else (mid + 1, hi)
-            n = lo
-        fleet[name] = n
-    return fleet
-
-
-def replicas_for(need: float, totals: tuple[float, ...]) -> int:
-    """Fewest replicas whose total in ``totals`` (by fleet size) covers ``need``; all of them if none does."""
-    for n, have in enumerate(totals):
-        if have >= need - 1e-6:
-            return n
-    return len(totals) - 1
-
-
 def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], hi: float,
                       seed: int = 7, probe_s: float = PROBE_S) -> float:
     """Highest Poisson rate a fixed fleet spread over pools keeps the SLO at, by bisection below ``hi``.
@@ -247,5 +157,24 @@ def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mappi
                          scenario.slo.target)
 
 
-def capacity_table(scenario: Scenario) -> dict[str, dict[int, float]]:
-    return {p.name: {b: slo_capacity(scenario, p, b) for b in p.spec.batch_sizes} for p in scenario.runtime_pools()}
+@dataclass(frozen=True)
+class SimCapacity:
+    """A scenario's SLO capacity, measured with the simulator when first asked for (cached per process)."""
+
+    scenario: Scenario
+
+    def replica(self, pool: PoolRuntime, batch: int) -> float:
+        return slo_capacity(self.scenario, pool, batch)
+
+    def fleet(self, pool: PoolRuntime, batch: int, up_to: int | None = None) -> tuple[float, ...]:
+        return fleet_capacity(self.scenario, pool, batch, up_to)
+
+    def mixes(self) -> MixedFleets | None:
+        """Fleets mixing GPU types measured, where the scenario has more than one GPU type."""
+        return MixedFleets(self.scenario.model_dump_json()) if len(set(gpu_groups(self.scenario).values())) > 1 \
+            else None
+
+
+def measure_capacity(scenario: Scenario) -> SimCapacity:
+    """The capacity object a policy for ``scenario`` is built with."""
+    return SimCapacity(scenario)
