@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[rl,ray,dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench prometheus
+.PHONY: install demo test test-fast lint bench results lab prometheus
 install: $(STAMP)
 
 # The live tests prime a controller from a real Prometheus server: Debian's package (needs root, as CI runs).
@@ -30,6 +30,18 @@ lint: $(STAMP)
 test: $(STAMP) prometheus
 	$(BIN)/ruff check .
 	RAY_AUTH_MODE=disabled $(BIN)/pytest -q
+
+# The inner loop: everything but real Ray/Prometheus (integration) and training (slow).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not integration and not slow"
+
+# docs/results.md and the README's tables, from the committed results in bench/results/.
+results: $(STAMP)
+	$(BIN)/python -m autotune.benchmark.report
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 bench: $(STAMP)
 	$(BIN)/python bench/sim_throughput.py
