@@ -1,1 +1,1 @@
-"""The live controller: observe a Ray Serve app, decide with a policy, guard, act (issue 4)."""
+"""The live controller: observe a Ray Serve app, decide with a policy, guard, act."""

@@ -17,7 +17,7 @@ The fleet over time comes from Serve's per-replica health gauge
 serves, a last 0 when it stops): each past window carries the replicas that
 were serving at its end. Replicas starting or waiting for a node, and batch
 sizes, are not in the metrics, so past windows have none starting and today's
-batch sizes (``bench/restart.py`` measures what that costs in the simulator).
+batch sizes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 No policy sees a flash crowd coming, and a replica takes minutes to start, so
 the SLO through a sudden surge is kept only by capacity already running
-(``bench/causal_bound.py``: on ``default`` a 3x crowd over 300 req/s needs 5
+(``autotune.causal``: on ``default`` a 3x crowd over 300 req/s needs 5
 L4s standing when it starts, whatever the policy does next). Forecasting rules
 and trained policies size for the load they expect and drop such insurance;
 this wrapper puts it back as a floor, the way a guardrail bounds a decision:
@@ -23,7 +23,7 @@ top of it while the floor's fleet carries the load that came: a burst within
 K x the calm load is what the floor was bought for, and a forecasting rule
 that reacts to it as well (``predictive`` extends the jump over its start-up
 lead and multiplies it by the margin the burst taught it) buys replicas that
-arrive after the burst, for nothing (session 11: 24 L4s in a 3x crowd that
+arrive after the burst, for nothing (24 L4s in a 3x crowd on ``default`` that
 the floor's 6 carried). Once the load outgrows the floor's fleet, the inner
 decision stands again, as under ``+crowd:K``.
 """
@@ -41,7 +41,7 @@ from autotune.scenario import Scenario
 CALM_S = 600.0
 # The surge ``autotune whatif`` prices by default: the benchmark's flash crowds are 3x. A lower K kept them at
 # 300 req/s only because fleets round up to whole GPUs (2.5 x 300 needs 5 L4s, which carry 896 req/s); at
-# 1000 req/s a 3x crowd needs 17 L4s and 2.5x holds 14 (bench/causal_bound.py --rate 1000: 79.7%).
+# 1000 req/s a 3x crowd needs 17 L4s and 2.5x holds 14, which miss it.
 CROWD_DEFAULT = 3.0
 
 

@@ -7,13 +7,9 @@ three) (up within one window, down only once the lower rate has lasted); the
 pool with the fewest dollars per req/s of SLO capacity runs the fewest replicas
 whose SLO capacity covers M x forecast; what its ``max_replicas`` (a GPU quota) cannot hold spills to the next
 cheapest pool, and so on, counting pools on the same GPU (spot and on-demand L4s) as one
-pooled fleet (:func:`autotune.capacity.pooled_capacity`); the other pools sit at their minimum; every pool runs
-the batch size that gives it the most SLO capacity.
-
-Until the cheapest pool hits its quota this is exactly what an untrained RL
-policy does (``autotune.rl.features`` starts every pool at this rule with
-M = 1.2), and swept over M in hindsight
-(``bench/headroom_bound.py``) it is the strongest fixed rule of its kind.
+pooled fleet (:func:`autotune.policies.sizing.pooled_capacity`); the other pools sit at their minimum; every pool
+runs the batch size that gives it the most SLO capacity. The other rules (``burst``, ``predictive``, the crowd
+floor) and the RL ``fill`` action size fleets with this rule's fill.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ price of not knowing the future alone.
 ``POLICY+crowd:K``'s floor: the fleet that carries K x the calm load (the
 median window rate of the last 10 minutes, as the floor counts it from the
 windows seen so far). The gap between it and ``oracle`` is what that insurance
-costs in hindsight (``bench/insurance_price.py``). It is a reference, not a
+costs in hindsight (``bench/price_breakdown.py``). It is a reference, not a
 strict bound: a policy that holds the floor and every peak pays at least as
 much, but one that lets a short peak queue, or holds less than the floor for a
 while, can pay less.

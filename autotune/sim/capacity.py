@@ -118,7 +118,7 @@ class MixedFleets:
     share load depends on their queue limits, and no one rule fits: on ``mixed-large``
     (queue limits 2 and 8) an A100 beside L4s carries 9-15% more than the pools apart,
     on ``mixed`` (64 and 32) a T4 beside L4s carries up to 2.5x less
-    (``bench/pooled_capacity.py``). So such a fleet is measured the way one pool's
+    (tests/sim/test_capacity.py). So such a fleet is measured the way one pool's
     fleet is (:func:`measured_capacity`: bisection on 60 s Poisson probes, fixed seed),
     when sizing first asks about it. Sizing fills the cheapest GPU first, so on the
     scenarios here only a handful of mixes is ever asked about (on ``mixed-large`` the
@@ -151,7 +151,7 @@ def measured_capacity(scenario: Scenario, fleet: Mapping[str, int], batch: Mappi
     """Highest Poisson rate a fixed fleet spread over pools keeps the SLO at, by bisection below ``hi``.
 
     What :func:`pooled_capacity` models, measured the way ``slo_capacity`` is (for fleets that mix GPU
-    types, :class:`MixedFleets`; for checks and ``bench/pooled_capacity.py``).
+    types, :class:`MixedFleets`, and for checks).
     """
     return _highest_rate(lambda r: _attainment(scenario, fleet, batch, r, seed, 0xF1E, probe_s), hi,
                          scenario.slo.target)
