@@ -1,4 +1,4 @@
-"""autotune whatif end to end: CSV columns, oracle bound, bad input."""
+"""``autotune whatif`` and ``autotune scenarios`` end to end: CSV columns, oracle bound, bad input."""
 
 from __future__ import annotations
 
@@ -188,13 +188,3 @@ def test_instance_override_answers_what_if_on_another_gpu(tmp_path):
     # Same fleet: the H100 costs more per hour and serves faster.
     assert float(rows["H100"]["static:2"]["cost_usd"]) > 10 * float(rows["T4"]["static:2"]["cost_usd"])
     assert float(rows["H100"]["static:2"]["p50_ms"]) < float(rows["T4"]["static:2"]["p50_ms"])
-
-
-def test_a_pool_can_override_node_provisioning() -> None:
-    """live-demo's fake GPUs are already up: provision_s 0 there, the catalog's 120 s for a cloud L4."""
-    from autotune.scenario import load_scenario
-
-    (live,) = load_scenario("live-demo").runtime_pools()
-    (cloud,) = load_scenario("default").runtime_pools()
-    assert live.provision_s == 0.0 and cloud.provision_s == 120.0
-    assert live.batch_ms(1) == pytest.approx(20 * cloud.batch_ms(1))  # vit-base-x20 is vit-base slowed 20x
