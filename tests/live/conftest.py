@@ -17,6 +17,16 @@ import pytest
 from autotune.live.localray import LocalRay, free_port
 from autotune.workload.arrivals import Arrivals
 
+# The fixtures below start a real Ray cluster (and Prometheus): a test that asks for one is an integration test
+# wherever it lives, so `make test-fast` leaves it out even without a mark of its own.
+REAL_CLUSTER_FIXTURES = frozenset({"ray_cluster", "faulty_proxy", "prometheus"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRay]:

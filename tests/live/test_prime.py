@@ -16,6 +16,8 @@ from autotune.live.localray import LocalRay
 from tests.live.conftest import Prometheus, constant_load, run_cli
 from tests.live.test_real_cluster import Running, deploy
 
+pytestmark = pytest.mark.integration  # every test here runs against a real Ray cluster and Prometheus
+
 POLICY = "predictive+crowd:3"  # both layers keep a per-window rate history: what priming must rebuild
 
 

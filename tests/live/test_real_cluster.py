@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from autotune.live.cli import _controller_from_args, register
@@ -26,6 +27,8 @@ from autotune.live.serve_state import DeploymentState, app_state
 from autotune.policies.static import StaticPolicy
 from autotune.scenario import load_scenario
 from tests.live.conftest import Background, FaultyProxy, constant_load, read_jsonl, run_cli, wait_for
+
+pytestmark = pytest.mark.integration  # every test here runs against a real Ray cluster
 
 MIXED_TIME_FACTOR = 20.0  # mixed's vit-base, slowed like live-demo's vit-base-x20
 
