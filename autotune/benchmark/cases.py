@@ -1,0 +1,152 @@
+"""The held-out cases: one hour of arrivals each, on workloads and seeds no policy trained on.
+
+A case is one ``autotune whatif`` run: the same arrivals (and cluster RNG) for every policy and both oracle
+plans. Each belongs to a *family*, the shape of load it draws from:
+
+* ``own``: the scenario's own workload on seeds 0-2 (training uses seeds >= 10,000, validation 5,000+);
+* ``poisson``, ``daily``, ``mmpp``, ``flash``, ``ramp``: the scenario with its generator swapped, at 30 and
+  300 req/s (a scenario's own generator is left out: ``own`` covers it);
+* ``azure-conv``, ``azure-code``: the Azure LLM traces (never trained on), rescaled to 10-1,000 req/s;
+* ``nasa``: day 0 of the NASA HTTP trace (held out of training), a day compressed into an hour.
+
+The families are data (:data:`FAMILIES`), so adding one, or leaving one out to test generalisation, is a change
+of that table, not of the code that expands it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from autotune.errors import InputError
+from autotune.paths import ROOT
+from autotune.rl.evaluation import MMPP_PARAMS
+from autotune.scenario import Scenario, WorkloadSpec
+from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
+
+DURATION_S = 3600.0
+TRACE_RATES = (10.0, 100.0, 300.0, 1000.0)
+GENERATOR_RATES = (30.0, 300.0)
+
+Source = Literal["own", "generator", "trace"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one family's cases are made: from the scenario's own workload, a generator, or a trace."""
+
+    name: str
+    source: Source
+    rates: tuple[float, ...] = ()  # mean req/s, one case each; empty for ``own`` (the scenario's rate)
+    seeds: tuple[int, ...] = (0,)
+    params: Mapping[str, float] = field(default_factory=dict)  # the generator's shape
+    trace: str | None = None  # relative to the checkout, as typed on a command line
+    time_scale: float = 1.0
+    label: str | None = None  # the case-name prefix, when it is not the family's name
+
+    @property
+    def prefix(self) -> str:
+        return self.label or self.name
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("own", "own", seeds=(0, 1, 2)),
+    Family("poisson", "generator", GENERATOR_RATES),
+    Family("daily", "generator", GENERATOR_RATES, params={"amplitude": 0.6, "period_s": 3600.0}),
+    Family("mmpp", "generator", GENERATOR_RATES, params=MMPP_PARAMS),  # the validation's bursts, on held-out seeds
+    Family("flash", "generator", GENERATOR_RATES, params={"spike_factor": 3.0, "ramp_s": 60.0,
+                                                          "spike_duration_s": 300.0}),
+    Family("ramp", "generator", GENERATOR_RATES, params={"spread": 0.8}),
+    Family("azure-conv", "trace", TRACE_RATES, trace="traces/azure_llm_conv_2023.csv"),
+    Family("azure-code", "trace", TRACE_RATES, trace="traces/azure_llm_code_2023.csv"),
+    # The trace is per minute over days: 1/24 puts day 0 into the hour every case lasts.
+    Family("nasa", "trace", TRACE_RATES, trace="traces/nasa_http_1995_per_minute.csv", time_scale=1 / 24,
+           label="nasa-day0"),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    scenario: Scenario  # the scenario, its workload swapped for generator families
+    seed: int
+    options: TraceOptions | None  # the command line's trace options, for trace families
+    args: tuple[str, ...]  # the ``autotune whatif`` arguments (policies aside) that make the same run
+    note: str = ""  # what the command line cannot say: a generator swapped into the scenario
+
+    @property
+    def command(self) -> str:
+        return self.command_with(())
+
+    def command_with(self, policies: Sequence[str]) -> str:
+        """The equivalent ``autotune whatif`` command, asking for ``policies``."""
+        pol = [a for p in policies for a in ("--policy", p)]
+        line = shlex.join(["autotune", "whatif", "--scenario", self.scenario.name, *pol, *self.args])
+        return f"{line}  # {self.note}" if self.note else line
+
+    def arrivals(self) -> Arrivals:
+        return build_arrivals(self.scenario, self.seed, self.options)
+
+    def cut(self, duration_s: float) -> Case:
+        """The case's first ``duration_s`` seconds: a quick look or a test, not the benchmark."""
+        if self.options is not None:
+            return replace(self, options=replace(self.options, duration_s=duration_s))
+        if self.scenario.workload.kind == "synthetic":
+            wl = self.scenario.workload.model_copy(update={"duration_s": duration_s})
+            return replace(self, scenario=self.scenario.model_copy(update={"workload": wl}))
+        return replace(self, options=TraceOptions(duration_s=duration_s))
+
+
+def _expand(sc: Scenario, fam: Family) -> list[Case]:
+    if fam.source == "own":
+        return [Case(f"own-seed{s}", fam.name, sc, s, None, ("--seed", str(s))) for s in fam.seeds]
+    out = []
+    if fam.source == "generator":
+        for s in fam.seeds:
+            for rate in fam.rates:
+                spec = WorkloadSpec(kind="synthetic", generator=fam.name, mean_rate=rate,  # type: ignore[arg-type]
+                                    duration_s=DURATION_S, params=dict(fam.params))
+                # whatif has no option to swap the generator: rate and duration are options, the shape is noted.
+                note = f"with the workload's generator {fam.name} {dict(fam.params)}"
+                out.append(Case(f"{fam.prefix}@{rate:g}-seed{s}", fam.name, sc.model_copy(update={"workload": spec}),
+                                s, None, ("--mean-rate", f"{rate:g}", "--duration", f"{DURATION_S:g}", "--seed",
+                                          str(s)), note))
+        return out
+    assert fam.trace is not None
+    for s in fam.seeds:
+        for rate in fam.rates:
+            opts = TraceOptions(trace=str(ROOT / fam.trace), mean_rate=rate, duration_s=DURATION_S,
+                                time_scale=fam.time_scale if fam.time_scale != 1.0 else None)
+            args = ["--trace", fam.trace]
+            if fam.time_scale != 1.0:
+                args += ["--time-scale", f"{fam.time_scale:.6g}"]
+            args += ["--duration", f"{DURATION_S:g}", "--mean-rate", f"{rate:g}"]
+            if s:
+                args += ["--seed", str(s)]
+            name = f"{fam.prefix}@{rate:g}" + (f"-seed{s}" if s else "")
+            out.append(Case(name, fam.name, sc, s, opts, tuple(args)))
+    return out
+
+
+def family_names() -> list[str]:
+    return [f.name for f in FAMILIES]
+
+
+def cases(sc: Scenario, families: Iterable[str] | None = None,
+          table: Sequence[Family] = FAMILIES) -> list[Case]:
+    """Every case of ``sc``, family by family in ``table`` order; only ``families`` if given."""
+    wanted = None if families is None else set(families)
+    if wanted is not None and (unknown := wanted - {f.name for f in table}):
+        raise InputError("command line", "--family", f"unknown case families {sorted(unknown)} "
+                         f"(known: {', '.join(f.name for f in table)})")
+    out: list[Case] = []
+    for fam in table:
+        if wanted is not None and fam.name not in wanted:
+            continue
+        if fam.source == "generator" and fam.name == sc.workload.generator:
+            continue
+        out.extend(_expand(sc, fam))
+    return out
