@@ -14,10 +14,13 @@ the local app exactly (its model profile is what the emulated replica sleeps,
 no node provisioning since the fake GPUs are already there, a 4 s replica start
 as measured here), so a policy trained on it sees the same capacities live.
 
-    .venv/bin/python bench/side_by_side.py --policy policies/live-demo.zip,hpa --out bench/results/side_by_side.json
+    .venv/bin/python bench/side_by_side.py --policy policies/live-demo.zip,hpa   # about 13 min per policy
+    .venv/bin/python bench/side_by_side.py --policy policies/live-demo.zip,hpa --skip-live   # simulated rows
 
-Takes about (policies + 1) × (trace duration + 10 s). Keep the load under 60 req/s on a small
-machine: the Serve HTTP proxy saturates near 80-100 req/s here.
+writes the summary (a row per run, measured and simulated) to ``bench/results/side_by_side.json`` (``--out``);
+no decision log is kept (the controller's decisions are counted). Takes about (policies + 1) x (trace
+duration + 10 s). Keep the load under 60 req/s on a small machine: the Serve HTTP proxy saturates near
+80-100 req/s here.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import tempfile
 import threading
@@ -34,8 +38,10 @@ from typing import Any
 
 import httpx
 
+from autotune.benchmark.results import RESULTS, clean
 from autotune.cli_common import add_trace_options, console, trace_options
 from autotune.core import GuardConfig
+from autotune.fileio import write_text_atomic
 from autotune.live.actuator import ServeActuator
 from autotune.live.controller import Controller, ControllerConfig
 from autotune.live.http import RetryingClient
@@ -48,6 +54,8 @@ from autotune.registry import make_policy
 from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals
+
+OUT = RESULTS / "side_by_side.json"
 
 
 class ReplicaMeter(threading.Thread):
@@ -122,7 +130,7 @@ def simulated_row(name: str, sc: Scenario, arrivals: Arrivals, policy: str, seed
             "p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"], "slo_attainment": s["slo_attainment"]}
 
 
-def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, log_dir: Path) -> dict[str, Any]:
+def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals) -> dict[str, Any]:
     app = "bench-ray"
     fresh_start(cluster)
     cluster.deploy(render(sc, app_name=app, mode="ray"))
@@ -135,7 +143,7 @@ def run_builtin(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, log_dir: Pa
     return measured_row("ray built-in", results, meter, sc)
 
 
-def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, policy: str, log_dir: Path,
+def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, policy: str,
                  guards: GuardConfig) -> dict[str, Any]:
     # A new app name per run: redeploying an unchanged config would keep the last run's replicas.
     app = "bench-autotune-" + "".join(c if c.isalnum() else "-" for c in policy)
@@ -144,27 +152,32 @@ def run_autotune(cluster: LocalRay, sc: Scenario, arrivals: Arrivals, policy: st
     warm_up(cluster.http_url)
     client = RetryingClient(timeout_s=5.0)
     api = ServeAPI(cluster.dashboard_url, client)
-    log_path = log_dir / f"side_by_side_decisions_{policy.replace('/', '_').replace(':', '_')}.jsonl"
-    with open(log_path, "w") as fh:
-        def log(rec: dict[str, Any]) -> None:
-            fh.write(json.dumps(rec) + "\n")
+    # The summary keeps counts, not the decisions: a decision log of every run is not a result to commit.
+    counts = {"decisions": 0, "actions": 0, "guarded": 0, "errors": 0}
 
-        cfg = ControllerConfig(app=app, interval_s=sc.control_interval_s, sample_s=1.0, guards=guards)
-        ctl = Controller(cfg, sc, make_policy(policy, sc), lambda: api.app(app),
-                         lambda: scrape_all(client, [cluster.metrics_url]), ServeActuator(api, app), log)
-        stop = threading.Event()
-        loop = threading.Thread(target=ctl.run, args=(None, stop.is_set), daemon=True)
-        loop.start()
-        meter = ReplicaMeter(cluster, app, [p.name for p in sc.pools])
-        meter.start()
-        results = replay(cluster.http_url, arrivals)
-        meter.stop.set()
-        meter.join()
-        stop.set()
-        loop.join(60)
+    def log(rec: dict[str, Any]) -> None:
+        if rec.get("event") == "decision":
+            counts["decisions"] += 1
+            counts["actions"] += len(rec.get("actions") or [])
+            counts["guarded"] += bool(rec.get("guards"))
+        counts["errors"] += len(rec.get("errors") or []) + (rec.get("event") == "error")
+
+    cfg = ControllerConfig(app=app, interval_s=sc.control_interval_s, sample_s=1.0, guards=guards)
+    ctl = Controller(cfg, sc, make_policy(policy, sc), lambda: api.app(app),
+                     lambda: scrape_all(client, [cluster.metrics_url]), ServeActuator(api, app), log)
+    stop = threading.Event()
+    loop = threading.Thread(target=ctl.run, args=(None, stop.is_set), daemon=True)
+    loop.start()
+    meter = ReplicaMeter(cluster, app, [p.name for p in sc.pools])
+    meter.start()
+    results = replay(cluster.http_url, arrivals)
+    meter.stop.set()
+    meter.join()
+    stop.set()
+    loop.join(60)
     client.close()
-    console.print(f"decision log: {log_path}")
-    return measured_row(f"autotune {policy}", results, meter, sc)
+    console.print(f"controller: {counts}")
+    return measured_row(f"autotune {policy}", results, meter, sc) | {"controller": counts}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenario", default="live-demo")
     ap.add_argument("--policy", default="hpa", help="autotune policies, comma-separated (hpa, ray-default, a .zip)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", help="write the rows as JSON here")
+    ap.add_argument("--out", help=f"the summary JSON (default, after live runs: {OUT}; with --skip-live: none)")
     ap.add_argument("--skip-live", action="store_true", help="simulator rows only (no cluster)")
     add_trace_options(ap)
     a = ap.parse_args(argv)
@@ -205,16 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[red]peak above 60 req/s: this machine's Serve proxy would be the bottleneck[/]")
         return 2
     rows = []
+    t_start = time.monotonic()
     if not a.skip_live:
-        out_dir = Path(a.out).parent if a.out else Path(".")
-        out_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="autotune-bench-") as tmp:
             with LocalRay(Path(tmp) / "ray", num_cpus=4, num_gpus=8, resources={"L4": 8}) as cluster:
                 t0 = time.monotonic()
-                rows.append(run_builtin(cluster, sc, arrivals, out_dir))
+                rows.append(run_builtin(cluster, sc, arrivals))
                 console.print(f"built-in run done in {time.monotonic() - t0:.0f}s")
                 for policy in policies:
-                    rows.append(run_autotune(cluster, sc, arrivals, policy, out_dir, GuardConfig()))
+                    rows.append(run_autotune(cluster, sc, arrivals, policy, GuardConfig()))
                     console.print(f"autotune {policy} run done in {time.monotonic() - t0:.0f}s")
     rows.append(simulated_row("ray built-in", sc, arrivals, "ray-default", a.seed))
     for policy in policies:
@@ -223,8 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["source"] == "measured":
             print(f"replicas every 10 s, {r['run']}: {every_10s(r['timeline'])}")
-    if a.out:
-        Path(a.out).write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1))
+    # Simulated rows alone never replace a measured summary unless asked to.
+    out = Path(a.out) if a.out else None if a.skip_live else OUT
+    if out is not None:
+        summary = [{k: v for k, v in r.items() if k != "timeline"}
+                   | ({"replicas_every_10s": every_10s(r["timeline"])} if "timeline" in r else {}) for r in rows]
+        doc = {"command": shlex.join([".venv/bin/python", "bench/side_by_side.py",
+                                      *(sys.argv[1:] if argv is None else argv)]),
+               "scenario": sc.name, "policies": policies, "requests": len(arrivals),
+               "duration_s": arrivals.duration_s, "peak_5s_rate": peak, "wall_s": round(time.monotonic() - t_start, 1),
+               "rows": summary}
+        write_text_atomic(out, json.dumps(clean(doc), indent=1) + "\n")
+        console.print(f"wrote {out}")
     return 0
 
 
