@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autotune.cli_common import add_trace_options, console, out, trace_options
+from autotune.cli_common import add_trace_options, console, out
 from autotune.errors import InputError
 
 # Each module has register(subparsers) and must not import torch or ray at import time.
@@ -18,35 +18,38 @@ PLUGINS = ("autotune.rl.cli", "autotune.live.cli")
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from autotune.scenario import load_scenario, with_instance
+    from autotune import whatif
+    from autotune.scenario import Scenario
     from autotune.sim.run import SUMMARY_COLUMNS
-    from autotune.whatif import plot, run_whatif, verdict, write_csv, write_records
-    from autotune.workload.arrivals import build_arrivals
+    from autotune.workload.arrivals import Arrivals
 
-    if args.insure is not None and not (args.insure == 0 or 1 <= args.insure <= 100):
-        raise InputError("command line", "--insure", f"must be 0 (none) or a surge K with 1 <= K <= 100, "
-                                                     f"got {args.insure:g}")
-    scenario = load_scenario(args.scenario)
-    if args.policy is None:
-        args.policy = default_policies(scenario.name)
-    if args.instance:
-        scenario = with_instance(scenario, args.instance)
-    arrivals = build_arrivals(scenario, args.seed, trace_options(args))
-    if len(arrivals) == 0:
-        raise InputError(args.trace or args.scenario, "workload", "no arrivals in the selected span")
-    console.print(f"[bold]{scenario.name}[/]: {len(arrivals):,} requests over {arrivals.duration_s:,.0f} s "
-                  f"({arrivals.mean_rate:,.1f} req/s mean) from {arrivals.source}")
-    with Progress(TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                  TimeElapsedColumn(), console=console, transient=True) as prog:
-        tasks: dict[str, int] = {}
+    prog = Progress(TextColumn("{task.description:>14}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                    TimeElapsedColumn(), console=console, transient=True)
+    tasks: dict[str, int] = {}
+    started = False
 
-        def progress(name: str, frac: float) -> None:
-            if name not in tasks:
-                tasks[name] = prog.add_task(name, total=1.0)
-            prog.update(tasks[name], completed=frac)
+    def announce(scenario: Scenario, arrivals: Arrivals) -> None:
+        # Once the input has passed every check, before the bars start: a bad trace or scenario is the one line
+        # of its error and nothing else (a stopped Progress prints a newline on a non-terminal, even unstarted).
+        nonlocal started
+        console.print(f"[bold]{scenario.name}[/]: {len(arrivals):,} requests over {arrivals.duration_s:,.0f} s "
+                      f"({arrivals.mean_rate:,.1f} req/s mean) from {arrivals.source}")
+        prog.start()
+        started = True
 
-        result = run_whatif(scenario, args.policy, args.seed, progress=progress, arrivals=arrivals,
-                            insure=insurance(args.policy) if args.insure is None else args.insure)
+    def progress(name: str, frac: float) -> None:
+        if name not in tasks:
+            tasks[name] = prog.add_task(name, total=1.0)
+        prog.update(tasks[name], completed=frac)
+
+    try:
+        result = whatif.run(args.scenario, args.policy, seed=args.seed, trace=args.trace, mean_rate=args.mean_rate,
+                            duration=args.duration, time_scale=args.time_scale, rate_scale=args.rate_scale,
+                            instance=args.instance, insure=args.insure, progress=progress, on_arrivals=announce)
+    finally:
+        if started:
+            prog.stop()
+    scenario = result.scenario
     table = Table(title=f"what-if: {scenario.name} (SLO {scenario.slo.latency_ms:g} ms, "
                         f"target {scenario.slo.target:.1%}); oracle is a clairvoyant bound, "
                         "oracle-startup the same paying start-up delays"
@@ -57,43 +60,17 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     for row in result.rows():
         table.add_row(*[_cell(c, row[c]) for c in SUMMARY_COLUMNS])
     out.print(table)
-    out.print(verdict(result), highlight=False)
+    out.print(result.verdict(), highlight=False)
     if args.out:
-        write_csv(result, args.out)
+        result.write_csv(args.out)
         console.print(f"wrote {args.out}")
     if args.plot:
-        plot(result, args.plot)
+        result.plot(args.plot)
         console.print(f"wrote {args.plot}")
     if args.records:
-        files = write_records(result, args.records)
+        files = result.write_records(args.records)
         console.print(f"wrote {len(files)} record files to {args.records}")
     return 0
-
-
-def default_policies(scenario: str) -> list[str]:
-    """The baselines, autotune's ``predictive`` rule, the rule insured against a surprise crowd (its price, next to
-    it), and the shipped policy for this scenario when there is one."""
-    from autotune.paths import POLICIES
-    from autotune.policies.crowd import CROWD_DEFAULT
-
-    shipped = POLICIES / f"{scenario}.zip"
-    return (["static", "ray-default", "hpa", "predictive", f"predictive+crowd:{CROWD_DEFAULT:g}"]
-            + ([str(shipped)] if shipped.exists() else []))
-
-
-def insurance(policies: list[str]) -> float:
-    """The largest K of the ``POLICY+crowd:K`` or ``POLICY+hold:K`` asked for (0 if none): the surge the insured
-    oracle holds."""
-    from autotune.policies.crowd import split_floor
-
-    ks = []
-    for spec in policies:
-        _, mark, k = split_floor(spec)
-        try:
-            ks.append(float(k) if mark else 0.0)
-        except ValueError:
-            ks.append(0.0)  # make_policy has already refused it with a one-line error
-    return max(ks, default=0.0)
 
 
 def _cell(col: str, v: object) -> str:
