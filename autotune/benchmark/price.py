@@ -63,12 +63,18 @@ def insured_for(spec: str) -> float:
     if mark:
         return float(k)
     if spec.endswith(".zip"):
-        from autotune.rl import features as F
-        from autotune.rl.policy import read_card
-
         path = Path(spec) if Path(spec).exists() else ROOT / spec
-        card = read_card(path)
-        return F.crowd_factor_of(card) if F.sizing_of(card) == "crowd" else 0.0
+        card_path = path.with_suffix(".json")  # the model card beside the zip
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(card_path, None, f"unreadable model card ({e})") from None
+        # Read as data, not through the trainer's code: the sizing sits under "decoding" in current cards and
+        # under "features" in older ones.
+        for part in ("decoding", "features"):
+            sizing = card.get(part) or {}
+            if isinstance(sizing, dict) and "sizing" in sizing:
+                return float(sizing.get("crowd_factor") or CROWD_DEFAULT) if sizing["sizing"] == "crowd" else 0.0
     return 0.0
 
 
