@@ -1,0 +1,87 @@
+"""A tiny held-out run: one case cut to two minutes, two policies and both plans, written as the benchmark writes."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from autotune.benchmark import heldout, price
+from autotune.benchmark.cases import Case, cases
+from autotune.benchmark.results import HELDOUT_COLUMNS, load_heldout, read_heldout_rows
+from autotune.paths import ROOT
+from autotune.registry import make_policy
+from autotune.scenario import Scenario, load_scenario
+from autotune.sim.run import simulate
+
+POLICIES = ["ray-default", "predictive+crowd:3"]
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario("default")
+
+
+@pytest.fixture(scope="module")
+def case(scenario: Scenario) -> Case:
+    return cases(scenario, ["own"])[0].cut(120.0)
+
+
+def test_tiny_run_writes_the_columns(tmp_path: Path, scenario: Scenario, case: Case) -> None:
+    result = heldout.run_heldout(scenario, POLICIES, case_list=[case])
+    csv_path, json_path = heldout.write(result, tmp_path)
+    assert csv_path.name == "heldout-default.csv"
+    with open(csv_path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == HELDOUT_COLUMNS
+    assert [r["policy"] for r in rows] == [*POLICIES, "oracle-startup", "oracle"]
+    assert {r["case"] for r in rows} == {"own-seed0"} and {r["family"] for r in rows} == {"own"}
+    assert len({r["requests"] for r in rows}) == 1  # the same arrivals for every run
+    doc = json.loads(json_path.read_text())
+    assert doc["policies"] == POLICIES and doc["guards"] == "live" and doc["wall_s"] >= 0
+    s = doc["summary"]["predictive+crowd:3"]
+    assert s["cases"] == 1 and 0 <= s["kept"] <= 1 and s["cost_vs_ray_default"] > 0
+    assert doc["cases"][0]["command"].startswith("autotune whatif --scenario default --policy ray-default")
+    assert list(load_heldout("default", folder=tmp_path).columns) == list(HELDOUT_COLUMNS)
+
+    # The price breakdown on the same rows: the insured plan simulated on the same arrivals.
+    pb = price.run_price(scenario, read_heldout_rows("default", folder=tmp_path), [case], POLICIES)
+    assert pb.crowd == [3.0]
+    by = {r["name"]: r for r in pb.summary}
+    assert by["predictive+crowd:3"]["compared_with"] == "oracle+crowd:3"
+    assert by["ray-default"]["compared_with"] == "oracle-startup"
+
+
+def test_bounds_alone(scenario: Scenario, case: Case) -> None:
+    """--guards none: the policy's decisions meet the bounds alone, as ``simulate(..., guards=None)``."""
+    rows = heldout.run_case(case, ["ray-default"], guards="none")
+    direct = simulate(case.scenario, case.arrivals(), make_policy("ray-default", case.scenario), case.seed,
+                      guards=None).summary()
+    assert rows[0]["cost_usd"] == pytest.approx(float(direct["cost_usd"]))
+    unguarded = heldout.Unguarded(make_policy("hpa", scenario))
+    assert unguarded.guarded is False and unguarded.name == "hpa"
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_refuses_to_overwrite_with_part(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _script("heldout").main(["--case", "own-seed0"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert _script("heldout").main(["--case", "nope", "--out", "/nonexistent"]) == 2
+    assert "no case nope" in capsys.readouterr().err
+
+
+def test_price_cli_names_a_missing_heldout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _script("price_breakdown").main(["--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "heldout-default.json is missing (run .venv/bin/python bench/heldout.py --scenario default)" in err
