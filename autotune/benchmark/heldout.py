@@ -82,6 +82,8 @@ class Unguarded:
         return self.policy.decide(obs, state)
 
     def __getattr__(self, attr: str) -> Any:  # first, start_warm, reads_metrics: the policy's own
+        if attr == "policy":  # not set yet (a copy being built): no attribute, not a recursion
+            raise AttributeError(attr)
         return getattr(self.policy, attr)
 
 
