@@ -1,27 +1,45 @@
 """``autotune train``: MaskablePPO on the randomized env, periodic validation, model card.
 
-The output is the SB3 zip of the best validated checkpoint plus a model card
-(``NAME.json``) with everything needed to reproduce and trust it: scenario and
-pools, training distribution and seeds, held-out traces, timesteps, wall time,
-hyperparameters, reward weights, the learning curve, a comparison table with
-the baselines on validation episodes, and the zip's sha256.
+The output is the SB3 zip of the chosen validated checkpoint plus its model card
+(``NAME.json``, :class:`autotune.rl.card.ModelCard`): the decoding it needs, the
+command and code that train it again, the training data and what is held out,
+the learning curve, how the checkpoint was chosen, a comparison with the
+baselines on the validation episodes, and the zip's sha256.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
+import shlex
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from autotune.fileio import atomic_path, write_text_atomic
-from autotune.rl import features as F
+from autotune.paths import ROOT
 from autotune.rl import workloads as W
+from autotune.rl.actions import prior_logits
+from autotune.rl.card import (
+    CARD_VERSION,
+    Checkpoint,
+    Decoding,
+    Episode,
+    EvaluationRow,
+    ModelCard,
+    RewardWeights,
+    ShippedSelection,
+    TrainedFrom,
+    TrainingData,
+    Versions,
+    sha256_file,
+)
+from autotune.rl.config import Selection as SelectionRule
+from autotune.rl.config import TrainConfig, set_args
 from autotune.rl.env import RayServeClusterEnv, reward_weights
 from autotune.rl.evaluation import (
     VAL_BURSTS,
@@ -33,81 +51,57 @@ from autotune.rl.evaluation import (
     score,
     validation_episodes,
 )
-from autotune.rl.policy import RLPolicy, sha256_file
+from autotune.rl.observation import FeatureContext, make_context
+from autotune.rl.policy import RLPolicy
 from autotune.scenario import Scenario
 from autotune.sim.capacity import measure_capacity
 
-DEFAULT_HYPER: dict[str, Any] = {
-    "learning_rate": 3e-4,
-    "n_steps": 256,  # per env; x n_envs per update
-    "batch_size": 256,
-    "n_epochs": 5,
-    "gamma": 0.95,  # ~20 windows (3 min) horizon: covers the 145 s start-up delay, low variance
-    "gae_lambda": 0.95,
-    "ent_coef": 0.01,
-    "clip_range": 0.2,
-    "net_arch": [64, 64],
-    "n_envs": 4,
-    "episode_s": None,  # None: the scenario's training.episode_s
-    "prior_logit": 2.5,  # initial bias toward a sensible fleet (features.prior_logits); 0 disables
-    "action_kind": F.ACTION_KIND,  # one of F.ACTION_KINDS (features module docstring)
-    "sizing": F.SIZING,  # one of F.SIZINGS: the load headroom multiplies (features module docstring)
-    "selection": "guarded",  # one of SELECTIONS: which validated checkpoint ships
-    "burst_guard": 0.0,  # sizing=crowd: keep the insurance until guard_calm_s pass without a burst this big (0: off)
-    "guard_calm_s": F.GUARD_CALM_S,
-    # Fleets mixing GPU types: "measured" (capacity.MixedFleets) or "added" (each type's capacity summed, as
-    # before session 10). Measuring is right but slow where exploration asks about many mixes: on ``mixed``
-    # (four pools, three GPU types) a 300k-step run did not reach its first evaluation in 18 minutes.
-    "mixed_capacity": "measured",
-}
 # How the shipped checkpoint is chosen. "score": the lowest validation score.
 # "guarded": the lowest score among checkpoints whose SLO after the warm-up on
 # *every* validation episode is at least the untrained prior's (capped at the
-# target, less GUARD_TOLERANCE); the score alone, being an average, let PPO
-# trade one episode's misses for another's savings (mixed-large: it dropped the
-# A100 that the daily peak needs and won on the other three episodes).
-SELECTIONS = ("guarded", "score")
+# target, less GUARD_TOLERANCE). The score is an average, so a checkpoint can
+# win it by trading one episode's misses for another's savings (say, by
+# dropping the A100 a daily peak needs).
+SELECTIONS: tuple[SelectionRule, ...] = get_args(SelectionRule)
 GUARD_TOLERANCE = 0.001
 
-Report = Callable[[dict[str, float]], None]
+Report = Callable[[dict[str, Any]], None]
 
 
 @dataclass
 class TrainResult:
     model: Any
-    ctx: F.FeatureContext  # how the model's observations and actions are built (action kind included)
-    curve: list[dict[str, float]] = field(default_factory=list)
-    best: dict[str, float] | None = None
+    ctx: FeatureContext  # how the model's observations and actions are built
+    config: TrainConfig
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
     wall_s: float = 0.0
     guard: dict[str, Any] | None = None  # the per-episode SLO floors and whether a checkpoint kept them
 
 
-def _make_vec_env(scenario: Scenario, n_envs: int, episode_s: float, seed: int,
-                  reward: dict[str, float] | None, gamma: float, action_kind: str, sizing: str,
-                  guard: tuple[float, float] = (0.0, F.GUARD_CALM_S), mixed_capacity: str = "measured") -> Any:
+def _make_vec_env(scenario: Scenario, config: TrainConfig, episode_s: float, seed: int,
+                  reward: dict[str, float] | None) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     def make(i: int) -> Callable[[], Any]:
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
-                                             reward_weights_override=reward, action_kind=action_kind,
-                                             sizing=sizing, burst_guard=guard[0], guard_calm_s=guard[1],
-                                             mixed_capacity=mixed_capacity))
+                                             reward_weights_override=reward, **config.env_options()))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
 
     # In-process envs: two shared cores make subprocesses a loss for a 3 ms step.
-    vec = DummyVecEnv([make(i) for i in range(n_envs)])
+    vec = DummyVecEnv([make(i) for i in range(config.n_envs)])
     vec.seed(seed)
     # Scale rewards (not observations) by a running return std: SLO penalties and
     # costs differ by orders of magnitude between episodes. Training-only, so
     # inference needs no normalization statistics.
-    return VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=gamma)
+    return VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=config.gamma)
 
 
-def _validate(scenario: Scenario, model: Any, ctx: F.FeatureContext, episodes: list[EvalEpisode],
+def _validate(scenario: Scenario, model: Any, ctx: FeatureContext, episodes: list[EvalEpisode],
               refs: list[dict[str, Any]]) -> dict[str, Any]:
     """Validation totals, and a score averaged per episode so one costly episode does not dominate."""
     pol = RLPolicy(model, ctx, name="rl")
@@ -167,58 +161,55 @@ class Selection:
         return self.best_kept or self.best_any
 
 
-def validation_set(scenario: Scenario, n_val: int, hyper: dict[str, Any], bursts: int) -> list[EvalEpisode]:
+def episode_length(scenario: Scenario, config: TrainConfig) -> float:
+    return float(config.episode_s or scenario.training.episode_s)
+
+
+def validation_set(scenario: Scenario, n_val: int, config: TrainConfig, bursts: int) -> list[EvalEpisode]:
     """The validation episodes, as long as training's (``episode_s``): a policy whose state spans half an hour
     (a burst guard) is judged on episodes where that state plays out."""
-    return validation_episodes(scenario, n_val, float(hyper.get("episode_s") or scenario.training.episode_s),
-                               bursts=bursts)
+    return validation_episodes(scenario, n_val, episode_length(scenario, config), bursts=bursts)
 
 
-def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, Any] | None = None,
+def train(scenario: Scenario, timesteps: int, seed: int = 0, config: TrainConfig | None = None,
           eval_every: int = 20_000, n_val: int = VAL_EPISODES, reward: dict[str, float] | None = None,
           progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
           val_bursts: int = VAL_BURSTS) -> TrainResult:
-    """Train MaskablePPO; keep the checkpoint with the best validation score."""
+    """Train MaskablePPO; keep the validated checkpoint the config's selection rule picks."""
     import torch
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.callbacks import BaseCallback
 
     torch.set_num_threads(1)
-    h = {**DEFAULT_HYPER, **(hyper or {})}
-    h["episode_s"] = h["episode_s"] or scenario.training.episode_s
-    guard = F.check_burst_guard(h["burst_guard"], h["guard_calm_s"])
+    cfg = config or TrainConfig()
+    episode_s = episode_length(scenario, cfg)
     sc = scenario if not reward else scenario.model_copy(
         update={"reward": scenario.reward.model_copy(update=reward)})
-    env = _make_vec_env(scenario, int(h["n_envs"]), float(h["episode_s"]), seed, reward, float(h["gamma"]),
-                        str(h["action_kind"]), str(h["sizing"]), guard, str(h["mixed_capacity"]))
-    n_steps = int(h["n_steps"])
+    env = _make_vec_env(scenario, cfg, episode_s, seed, reward)
     model = MaskablePPO(
-        "MlpPolicy", env, learning_rate=float(h["learning_rate"]), n_steps=n_steps,
-        batch_size=int(h["batch_size"]), n_epochs=int(h["n_epochs"]), gamma=float(h["gamma"]),
-        gae_lambda=float(h["gae_lambda"]), ent_coef=float(h["ent_coef"]), clip_range=float(h["clip_range"]),
-        policy_kwargs={"net_arch": list(h["net_arch"])}, seed=seed, device="cpu", verbose=0)
-    ctx = F.make_context(scenario, measure_capacity(scenario), action_kind=str(h["action_kind"]),
-                         sizing=str(h["sizing"]),
-                         burst_guard=guard[0], guard_calm_s=guard[1],
-                         measure_mixes=F.check_mixed_capacity(h["mixed_capacity"]))
-    if float(h["prior_logit"]):
+        "MlpPolicy", env, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps, batch_size=cfg.batch_size,
+        n_epochs=cfg.n_epochs, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, ent_coef=cfg.ent_coef,
+        clip_range=cfg.clip_range, policy_kwargs={"net_arch": list(cfg.net_arch)}, seed=seed, device="cpu",
+        verbose=0)
+    ctx = make_context(scenario, measure_capacity(scenario), sizing=cfg.sizing, crowd_factor=cfg.crowd_factor,
+                       burst_guard=cfg.burst_guard, guard_calm_s=cfg.guard_calm_s,
+                       measure_mixes=cfg.mixed_capacity == "measured")
+    if cfg.prior_logit:
         with torch.no_grad():
-            model.policy.action_net.bias.add_(torch.as_tensor(F.prior_logits(ctx, float(h["prior_logit"]))))
-    episodes = validation_set(scenario, n_val, h, val_bursts)
+            model.policy.action_net.bias.add_(torch.as_tensor(prior_logits(ctx, cfg.prior_logit)))
+    episodes = validation_set(scenario, n_val, cfg, val_bursts)
     from autotune.registry import make_policy
 
     refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
     ref = aggregate(refs)
     log(f"validation: {len(episodes)} episodes ({', '.join(e.label for e in episodes)}); "
         f"ray-default ${ref['cost_usd']:.2f} at {ref['slo_attainment']:.2%} SLO")
-    result = TrainResult(model, ctx)
+    result = TrainResult(model, ctx, cfg)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     best_path, best_any_path = tmp / "best.zip", tmp / "best-score.zip"
-    if h["selection"] not in SELECTIONS:
-        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)} (got {h['selection']!r})")
     # Without a prior the step-0 network is random: its SLO is no floor.
-    selection = Selection(h["selection"] == "guarded" and bool(float(h["prior_logit"])), sc.slo.target)
+    selection = Selection(cfg.selection == "guarded" and bool(cfg.prior_logit), sc.slo.target)
 
     class Periodic(BaseCallback):
         """Validate every ``eval_every`` steps, log the learning curve, keep the best model."""
@@ -250,16 +241,16 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
 
         def evaluate(self) -> None:
             v = _validate(sc, self.model, ctx, episodes, refs)
-            point = {"timesteps": float(self.num_timesteps), "wall_s": time.monotonic() - t0, **v}
+            point: dict[str, Any] = {"timesteps": int(self.num_timesteps), "wall_s": time.monotonic() - t0, **v}
             result.curve.append(point)
             line = (f"{self.num_timesteps:>8} steps {point['wall_s']:6.0f}s  rl ${v['cost_usd']:.2f} "
                     f"SLO {v['slo_attainment']:.2%} (worst {v['min_episode_slo']:.2%}, "
                     f"after warm-up {v['min_episode_slo_after_warmup']:.2%})  "
                     f"= {v['cost_vs_ray_default']:.2f}x ray-default  score {v['score']:.2f}")
-            # The step-0 network is only the prior (features.prior_logits), not a learned policy: a
+            # The step-0 network is only the prior (actions.prior_logits), not a learned policy: a
             # checkpoint is eligible for shipping only after at least one PPO update.
-            learned = self.num_timesteps >= n_steps * int(h["n_envs"])
-            point["learned"] = float(learned)
+            learned = self.num_timesteps >= cfg.n_steps * cfg.n_envs
+            point["learned"] = learned
             new_any, new_kept = selection.offer(point, learned)
             if new_any:
                 self.model.save(best_any_path)
@@ -291,95 +282,92 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, hyper: dict[str, An
     return result
 
 
-def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: int, hyper: dict[str, Any],
-               zip_path: Path, table: list[dict[str, float | str]], episodes: list[EvalEpisode],
-               reward: dict[str, float] | None, command: str | None = None) -> dict[str, Any]:
+def train_command(scenario: Scenario, timesteps: int, seed: int, config: TrainConfig, eval_every: int, n_val: int,
+                  val_bursts: int, reward: dict[str, float] | None, name: str) -> str:
+    """The ``autotune train`` command that trains this run again into ``policies/NAME.zip``."""
+    args = ["autotune", "train", "--scenario", scenario.name, "--timesteps", str(timesteps), "--seed", str(seed),
+            "--eval-every", str(eval_every), "--val-episodes", str(n_val), "--val-bursts", str(val_bursts),
+            "--out", f"policies/{name}.zip", *set_args(config, reward)]
+    return shlex.join(args)
+
+
+def code_commit() -> str | None:
+    """HEAD, when none of the package's modules this process has run and no scenario file differs from it
+    (otherwise no commit pins what ran)."""
+    import sys
+
+    files = {str(Path(m.__file__).resolve().relative_to(ROOT)) for m in list(sys.modules.values())
+             if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(ROOT / "autotune")}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "envs", *sorted(files)], cwd=ROOT,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() if not dirty.stdout.strip() else None
+
+
+def _checkpoint(point: dict[str, Any]) -> Checkpoint:
+    keeps = point.get("keeps_prior_slo")
+    return Checkpoint(**{**point, "learned": bool(point["learned"]),
+                         "keeps_prior_slo": None if keeps is None else bool(keeps)})
+
+
+def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: int, zip_path: Path,
+               table: list[dict[str, float | str]], episodes: list[EvalEpisode], reward: dict[str, float] | None,
+               command: str) -> ModelCard:
     import sb3_contrib
     import stable_baselines3
     import torch
 
     sc = scenario if not reward else scenario.model_copy(update={"reward": scenario.reward.model_copy(update=reward)})
-    return {
-        "policy": zip_path.stem,
-        "scenario": scenario.name,
-        "pools": [p.name for p in scenario.pools],
-        "algorithm": "sb3_contrib.MaskablePPO (MlpPolicy)",
-        "timesteps": timesteps,
-        "seed": seed,
-        "wall_time_s": round(result.wall_s, 1),
-        "hyperparameters": {**DEFAULT_HYPER, "episode_s": scenario.training.episode_s, **hyper},
-        "reward_weights": reward_weights(sc),
-        "action": _action_card(result.ctx.action_kind, result.ctx.initial_level),
-        "features": {"sizing": result.ctx.sizing, "size": result.ctx.obs_size,
-                     # how fleets that mix GPU types were sized in training (capacity.MixedFleets)
-                     "mixed_capacity": str(hyper.get("mixed_capacity", DEFAULT_HYPER["mixed_capacity"])),
-                     **({"crowd_factor": result.ctx.crowd_factor, "note": CROWD_NOTE}
-                        if result.ctx.sizing == "crowd" else {}),
-                     **({"burst_guard": result.ctx.burst_guard,
-                         "guard_calm_s": result.ctx.guard_windows * result.ctx.interval_s, "guard_note": GUARD_NOTE}
-                        if result.ctx.burst_guard else {})},
-        "training_distribution": {
-            "generators": list(W.GENERATORS), "mean_rate_req_s": list(scenario.training.mean_rate_range),
-            "seeds": f">= {W.TRAIN_SEED_BASE}", "traces": list(W.TRAINED_TRACES),
-            "episode_s": hyper.get("episode_s") or scenario.training.episode_s,
-        },
-        "held_out": {"seeds": "0..999 (benchmark, whatif)", "validation_seeds": [e.seed for e in episodes],
-                     "traces": list(W.HELD_OUT_TRACES)},
-        "validation_episodes": [e.label for e in episodes],
-        "best_checkpoint": result.best,
+    cfg = result.config
+    assert result.best is not None, "training validates at least once"
+    val = [Episode(label=e.label, seed=e.seed) for e in episodes]
+    return ModelCard(
+        card_version=CARD_VERSION,
+        policy=zip_path.stem,
+        scenario=scenario.name,
+        pools=[p.name for p in scenario.pools],
+        algorithm="sb3_contrib.MaskablePPO (MlpPolicy)",
+        versions=Versions(python=platform.python_version(), torch=torch.__version__,
+                          stable_baselines3=stable_baselines3.__version__, sb3_contrib=sb3_contrib.__version__),
+        trained_from=TrainedFrom(command=command, code_commit=code_commit()),
+        timesteps=timesteps,
+        seed=seed,
+        wall_time_s=round(result.wall_s, 1),
+        hyperparameters=cfg.model_copy(update={"episode_s": episode_length(scenario, cfg)}),
+        reward_weights=RewardWeights(**reward_weights(sc)),
+        decoding=Decoding.trained(cfg, result.ctx.obs_size),
+        training_data=TrainingData(
+            generators=list(W.GENERATORS), mean_rate_req_s=scenario.training.mean_rate_range,
+            episode_s=episode_length(scenario, cfg), seeds_from=W.TRAIN_SEED_BASE, traces=list(W.TRAINED_TRACES),
+            held_out_seeds=W.HELD_OUT_SEEDS, held_out_traces=list(W.HELD_OUT_TRACES)),
+        validation_episodes=val,
+        learning_curve=[_checkpoint(p) for p in result.curve],
         # "score" also when guarded was asked for without a prior (prior_logit 0): there is no floor then
-        "selection": {"rule": "guarded" if result.guard is not None else "score", **(result.guard or {})},
-        "learning_curve": result.curve,
-        "evaluation": table,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "stable_baselines3": stable_baselines3.__version__, "sb3_contrib": sb3_contrib.__version__},
-        "sha256": sha256_file(zip_path),
-        **({"command": command} if command else {}),
-    }
-
-
-CROWD_NOTE = ("load = max(predictive size, crowd_factor x the median window rate of the last 10 minutes); "
-              "a level's need is max(level * load, predictive size): levels trade the insurance, not the forecast")
-
-
-GUARD_NOTE = ("until guard_calm_s pass without a window above burst_guard x the calm load (and from the start), "
-              "every pool is held at level >= 1.0 and at its batch size of most SLO capacity")
-
-
-def _action_card(kind: str, initial_level: float = F.INITIAL_LEVEL) -> dict[str, Any]:
-    """How the network's actions decode (``load_policy`` reads ``kind`` and ``max_down_fraction``)."""
-    # "load" is the forecast or, with features.sizing = burst, predictive or crowd, that rule's size.
-    level_notes = {
-        "moves": "per pool: move the headroom level (index into levels) by moves[a], then target = the fewest "
-                 "replicas whose SLO capacity at that fleet size covers level * load; the most cost-efficient pool "
-                 "starts at initial_level, the others at 0",
-        "fill": "per pool, cheapest per req/s of SLO capacity first: move the headroom level by moves[a], then "
-                "target = the fewest replicas covering max(0, level * load - capacity of the cheaper pools and of "
-                "the later pools' minimums); every pool starts at initial_level",
-    }
-    if kind in level_notes:
-        return {"kind": kind, "levels": list(F.LEVELS), "moves": list(F.MOVES), "initial_level": initial_level,
-                "max_down_fraction": F.MAX_DOWN_FRACTION, "note": level_notes[kind]}
-    return {"kind": kind, "multipliers": [None if x != x else x for x in F.MULTIPLIERS],
-            "max_down_fraction": F.MAX_DOWN_FRACTION,
-            "note": "per pool: index 0 holds the target, else target = ceil(m * forecast / capacity); "
-                    "scale-down per window limited to max_down_fraction of the target (1.0 = none)"}
+        selection=ShippedSelection(rule="guarded" if result.guard is not None else "score", **(result.guard or {}),
+                                   shipped=_checkpoint(result.best)),
+        evaluation_episodes=val,
+        evaluation=[EvaluationRow.model_validate(row) for row in table],
+        sha256=sha256_file(zip_path),
+    )
 
 
 def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
-                   hyper: dict[str, Any] | None = None, eval_every: int = 20_000, n_val: int = VAL_EPISODES,
+                   config: TrainConfig | None = None, eval_every: int = 20_000, n_val: int = VAL_EPISODES,
                    reward: dict[str, float] | None = None, progress: bool = True,
-                   log: Callable[[str], None] = print, command: str | None = None,
-                   val_bursts: int = VAL_BURSTS) -> dict[str, Any]:
+                   log: Callable[[str], None] = print, val_bursts: int = VAL_BURSTS) -> ModelCard:
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
     out = Path(out)
-    hyper = hyper or {}
-    result = train(scenario, timesteps, seed, hyper, eval_every, n_val, reward, progress, log=log,
+    cfg = config or TrainConfig()
+    result = train(scenario, timesteps, seed, cfg, eval_every, n_val, reward, progress, log=log,
                    val_bursts=val_bursts)
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
-    episodes = validation_set(scenario, n_val, hyper, val_bursts)
+    episodes = validation_set(scenario, n_val, cfg, val_bursts)
     table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
-    card = model_card(scenario, result, timesteps, seed, hyper, out, table, episodes, reward, command)
-    write_text_atomic(out.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+    command = train_command(scenario, timesteps, seed, cfg, eval_every, n_val, val_bursts, reward, out.stem)
+    card = model_card(scenario, result, timesteps, seed, out, table, episodes, reward, command)
+    write_text_atomic(out.with_suffix(".json"), card.to_json())
     return card

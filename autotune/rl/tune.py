@@ -151,6 +151,7 @@ def tune_ray_baseline(scenario: Scenario, trials: int, address: str | None = Non
 def _ppo_trial(config: dict[str, Any], scenario_json: str, timesteps: int) -> None:
     from ray import tune
 
+    from autotune.rl.config import TrainConfig
     from autotune.rl.train import train
 
     sc = Scenario.model_validate_json(scenario_json)
@@ -163,14 +164,14 @@ def _ppo_trial(config: dict[str, Any], scenario_json: str, timesteps: int) -> No
         if p.get("learned"):
             tune.report({"score": p["score"], "timesteps": p["timesteps"]})
 
-    train(sc, timesteps, seed=0, hyper=config, eval_every=max(timesteps // 6, 1000), n_val=2, reward=reward,
-          progress=False, report=report, log=lambda s: None)
+    train(sc, timesteps, seed=0, config=TrainConfig(**config), eval_every=max(timesteps // 6, 1000), n_val=2,
+          reward=reward, progress=False, report=report, log=lambda s: None)
 
 
 def ppo_search_space() -> dict[str, Any]:
     from ray import tune
 
-    from autotune.rl import features as F
+    from autotune.rl.observation import SIZINGS
 
     return {
         "learning_rate": tune.loguniform(1e-4, 1e-3),
@@ -180,10 +181,9 @@ def ppo_search_space() -> dict[str, Any]:
         "net_arch": tune.choice([[64, 64], [128, 128]]),
         "slo_weight": tune.uniform(0.5, 3.0),
         "churn_weight": tune.loguniform(1e-3, 0.1),
-        # How strongly the network starts at the 1.2x-headroom rule, and what its actions mean.
+        # How strongly the network starts at its sizing's rule, and which rule that is.
         "prior_logit": tune.choice([0.5, 1.0, 2.5]),
-        "action_kind": tune.choice(["moves", "absolute"]),  # "fill" equals "moves" on one pool
-        "sizing": tune.choice([s for s in F.SIZINGS if s != "crowd"]),  # crowd needs the fill kind
+        "sizing": tune.choice(list(SIZINGS)),
     }
 
 

@@ -31,6 +31,7 @@ NASA = TRACES / "nasa_http_1995_per_minute.csv"
 NASA_TRAIN_DAYS = (2, 58)  # [first, last) day used for training; days 0-1 are held out
 DAY_S = 86400.0
 TRAINED_TRACES = (f"{NASA.name} days {NASA_TRAIN_DAYS[0]}..{NASA_TRAIN_DAYS[1] - 1}",)
+HELD_OUT_SEEDS = (0, 999)  # first and last: the benchmark's and ``autotune whatif``'s
 HELD_OUT_TRACES = ("azure_llm_conv_2023.csv", "azure_llm_code_2023.csv", f"{NASA.name} days 0-1")
 
 

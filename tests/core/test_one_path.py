@@ -89,7 +89,7 @@ def test_gym_env_applies_what_the_simulator_applies_for_the_same_actions() -> No
     res = simulate(sc, arr, pol, 3)
     sim_applied = [w.applied for w in res.windows if w.applied is not None]
     ctx = pol.ctx  # type: ignore[attr-defined]
-    env = RayServeClusterEnv(sc, randomize=False, action_kind=ctx.action_kind, sizing=ctx.sizing,
+    env = RayServeClusterEnv(sc, randomize=False, sizing=ctx.sizing, crowd_factor=ctx.crowd_factor,
                              burst_guard=ctx.burst_guard, guard_calm_s=ctx.guard_windows * ctx.interval_s,
                              mixed_capacity="measured" if ctx.mixed else "added")
     x, _ = env.reset(seed=0, options={"arrivals": arr, "sim_seed": 3})

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autotune.core.types import Decision, Observation, PolicyState
-from autotune.rl import features as F
+from autotune.rl.actions import MOVES, decode_action
+from autotune.rl.observation import FeatureContext, initial_state, update_state
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.workload.arrivals import Arrivals, build_arrivals
 
@@ -16,34 +17,24 @@ from autotune.workload.arrivals import Arrivals, build_arrivals
 class FixedActionPolicy:
     """The same network action every window, decoded exactly as the env decodes it."""
 
-    ctx: F.FeatureContext
+    ctx: FeatureContext
     action: list[int]
     name: str = "fixed-action"
     seen: list[Observation] = field(default_factory=list)
 
     def initial_state(self) -> PolicyState:
-        return F.initial_state(self.ctx)
+        return initial_state(self.ctx)
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
-        state = F.update_state(state, obs, self.ctx)
-        return F.decode_action(self.action, obs, state, self.ctx)
+        state = update_state(state, obs, self.ctx)
+        return decode_action(self.action, state, self.ctx)
 
 
-def stay_action(ctx: F.FeatureContext) -> list[int]:
-    """``moves``: keep every pool's headroom level, each pool at its best batch size."""
+def move_action(ctx: FeatureContext, move: int = 0, batch: int | None = None) -> list[int]:
+    """Every pool's level moved by ``move`` (0: kept), at batch index ``batch`` (None: its best)."""
     out: list[int] = []
     for i in range(len(ctx.pools)):
-        out += [F.MOVES.index(0), int(np.argmax(ctx.capacity[i]))]
-    return out
-
-
-def headroom_action(ctx: F.FeatureContext, mult: float, pool: int = 0) -> list[int]:
-    """``absolute``: ``mult`` x the need on one pool at its best batch size, the other pools at zero (or min)."""
-    assert ctx.action_kind == "absolute"
-    out: list[int] = []
-    for i in range(len(ctx.pools)):
-        k = F.MULTIPLIERS.index(mult) if i == pool else F.MULTIPLIERS.index(0.0)
-        out += [k, int(np.argmax(ctx.capacity[i]))]
+        out += [MOVES.index(move), int(np.argmax(ctx.capacity[i])) if batch is None else batch]
     return out
 
 

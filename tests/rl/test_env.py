@@ -9,12 +9,13 @@ from gymnasium.utils.env_checker import check_env
 
 import autotune.rl  # noqa: F401  (registers the env id)
 from autotune.rl import ENV_ID
-from autotune.rl import features as F
-from autotune.rl.env import RayServeClusterEnv
+from autotune.rl.actions import MOVES
+from autotune.rl.env import RayServeClusterEnv, ideal_usd_per_hour
+from autotune.rl.observation import GLOBAL_FEATURES, N_RATES, POOL_FEATURES, make_context
 from autotune.scenario import load_scenario
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.run import simulate
-from tests.rl.helpers import FixedActionPolicy, headroom_action, short_arrivals, stay_action
+from tests.rl.helpers import FixedActionPolicy, move_action, short_arrivals
 
 
 def rollout(env: RayServeClusterEnv, seed: int, steps: int) -> tuple[list[np.ndarray], list[float]]:
@@ -35,10 +36,12 @@ def test_check_env_passes(scenario: str) -> None:
     env = gym.make(ENV_ID, scenario=scenario, episode_s=300.0)
     check_env(env.unwrapped, skip_render_check=True)
     assert isinstance(env.action_space, gym.spaces.MultiDiscrete)
-    # moves: each pool's headroom level is one more feature
-    n_pools = len(load_scenario(scenario).pools)
-    assert env.observation_space.shape == (F.GLOBAL_FEATURES + (F.POOL_FEATURES + 1) * n_pools,)
-    assert env.action_space.nvec[0] == len(F.MOVES)
+    pools = load_scenario(scenario).pools
+    n_pools = len(pools)
+    assert env.observation_space.shape == (GLOBAL_FEATURES + POOL_FEATURES * n_pools,)
+    assert list(env.action_space.nvec[:2]) == [len(MOVES), max(len(p.batch_sizes) for p in pools)]
+    crowd = gym.make(ENV_ID, scenario=scenario, episode_s=300.0, sizing="crowd")
+    assert crowd.observation_space.shape == (GLOBAL_FEATURES + 1 + POOL_FEATURES * n_pools,)  # + the crowd floor
 
 
 def test_same_seed_same_episode_and_other_seed_differs() -> None:
@@ -72,8 +75,8 @@ def test_action_mask_forbids_what_bounds_forbid() -> None:
     env.reset(seed=0)
     mask = env.action_masks()
     nvec = env.action_space.nvec
-    mult_mask, batch_mask = mask[: nvec[0]], mask[nvec[0]:]
-    assert mult_mask.all()  # 0x on a pool with min_replicas 1 means "down to 1"
+    move_mask, batch_mask = mask[: nvec[0]], mask[nvec[0]:]
+    assert move_mask.all()  # level 0 on a pool with min_replicas 1 means "down to 1"
     assert list(batch_mask) == [True, True, True, True, True, False]  # batch sizes 1..16 ok, 32 not
 
 
@@ -86,27 +89,23 @@ def test_time_and_load_features_are_scale_free() -> None:
         arr = short_arrivals(sc, "poisson", rate, 300.0, seed=3)
         obs, _ = env.reset(seed=0, options={"arrivals": arr, "sim_seed": 0})
         for _ in range(6):
-            obs, *_ = env.step(stay_action(env.ctx))
-        feats.append(obs[: F.N_RATES])
+            obs, *_ = env.step(move_action(env.ctx))
+        feats.append(obs[:N_RATES])
     np.testing.assert_allclose(feats[0], feats[1], atol=0.25)
     np.testing.assert_allclose(feats[1], 1.0, atol=0.1)
 
 
-@pytest.mark.parametrize("scenario,generator,rate,mult", [("default", "daily", 250.0, 1.1),
-                                                          ("mixed", "mmpp", 400.0, 1.3),
-                                                          ("mixed", "daily", 300.0, None)])
-def test_reward_accounting_matches_whatif_summary(scenario: str, generator: str, rate: float,
-                                                  mult: float | None) -> None:
-    """Per-step cost and on-time/missed counts add up to simulate()'s summary of the same episode
-    (``mult`` None: a ``moves`` policy keeping its levels, else an ``absolute`` one choosing ``mult``)."""
+@pytest.mark.parametrize("scenario,generator,rate,sizing,move", [("default", "daily", 250.0, "predictive", 0),
+                                                                 ("mixed", "mmpp", 400.0, "crowd", 0),
+                                                                 ("mixed", "daily", 300.0, "predictive", 1)])
+def test_reward_accounting_matches_whatif_summary(scenario: str, generator: str, rate: float, sizing: str,
+                                                  move: int) -> None:
+    """Per-step cost and on-time/missed counts add up to simulate()'s summary of the same episode, for a policy
+    that moves every level by ``move`` each window."""
     sc = load_scenario(scenario)
     arr = short_arrivals(sc, generator, rate, 900.0, seed=21)
-    if mult is None:
-        env = RayServeClusterEnv(sc, randomize=False)
-        action = stay_action(env.ctx)
-    else:
-        env = RayServeClusterEnv(sc, randomize=False, action_kind="absolute")
-        action = headroom_action(env.ctx, mult)
+    env = RayServeClusterEnv(sc, randomize=False, sizing=sizing)  # type: ignore[arg-type]
+    action = move_action(env.ctx, move)
     env.reset(seed=0, options={"arrivals": arr, "sim_seed": 21})
     cost = on_time = missed = arrivals = steps = 0
     reward = 0.0
@@ -149,16 +148,14 @@ def test_training_loads_come_from_the_scenarios_range() -> None:
 
 def test_reward_cost_unit_spills_past_quotas_and_is_unchanged_where_none_binds() -> None:
     """The ideal fleet the cost term divides by: best price per req/s, until a quota binds (mixed-large)."""
-    from autotune.rl import features as F
-
-    ctx = F.make_context(load_scenario("default"), measure_capacity(load_scenario("default")))
-    assert F.ideal_usd_per_hour(ctx, 300.0) == pytest.approx(300.0 * ctx.best_efficiency())
-    big = F.make_context(load_scenario("mixed-large"), measure_capacity(load_scenario("mixed-large")))
+    ctx = make_context(load_scenario("default"), measure_capacity(load_scenario("default")))
+    assert ideal_usd_per_hour(ctx, 300.0) == pytest.approx(300.0 * ctx.best_efficiency())
+    big = make_context(load_scenario("mixed-large"), measure_capacity(load_scenario("mixed-large")))
     spot, l4, a100 = (big.pools.index(n) for n in ("l4-spot", "l4", "a100"))
     caps = [max(c) for c in big.capacity]
     left = 400.0 - 6 * caps[spot] - 3 * caps[l4]  # both L4 quotas full: the rest on the A100
     want = 6 * big.price[spot] + 3 * big.price[l4] + left / caps[a100] * big.price[a100]
-    assert F.ideal_usd_per_hour(big, 400.0) == pytest.approx(want)
+    assert ideal_usd_per_hour(big, 400.0) == pytest.approx(want)
     assert want > 1.5 * 400.0 * big.best_efficiency()  # what the A100 costs is no longer counted as waste
 
 
@@ -175,7 +172,7 @@ def test_slo_cap_bounds_one_windows_slo_term() -> None:
         env._state["level"] = [0] * len(env.ctx.pools)  # every pool at its minimum: one L4 for 900 req/s
         terms, done = [], False
         while not done:
-            _, _, done, _, info = env.step(stay_action(env.ctx))
+            _, _, done, _, info = env.step(move_action(env.ctx))
             terms.append(info["slo_term"])
         worst[cap] = max(terms)
     w = sc.reward.slo_weight

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autotune.rl import features as F
+from autotune.rl.card import ModelCard
+from autotune.rl.config import TrainConfig
 from autotune.rl.env import RayServeClusterEnv
+from autotune.rl.observation import features, make_context
 from autotune.rl.policy import RLPolicy, load_policy
 from autotune.rl.train import GUARD_TOLERANCE, Selection, train
 from autotune.scenario import load_scenario
@@ -28,12 +29,13 @@ def episode_return(env: RayServeClusterEnv, act, arrivals, seed: int) -> float: 
     return total
 
 
+@pytest.mark.slow
 def test_short_training_beats_random_policy() -> None:
     sc = load_scenario("default")
-    result = train(sc, 4096, seed=1, hyper={"n_envs": 2, "episode_s": 600.0, "n_steps": 256, "batch_size": 128},
+    result = train(sc, 4096, seed=1, config=TrainConfig(n_envs=2, episode_s=600.0, n_steps=256, batch_size=128),
                    eval_every=10**9, n_val=1, progress=False, log=lambda s: None)
     assert result.curve and result.wall_s > 0
-    pol = RLPolicy(result.model, F.make_context(sc, measure_capacity(sc)))
+    pol = RLPolicy(result.model, make_context(sc, measure_capacity(sc)))
     env = RayServeClusterEnv(sc, randomize=False)
     rng = np.random.default_rng(0)
 
@@ -46,7 +48,7 @@ def test_short_training_beats_random_policy() -> None:
         return np.asarray(out)
 
     def trained_action(e: RayServeClusterEnv) -> np.ndarray:
-        x = F.features(e._obs, e._state, e.ctx)  # type: ignore[arg-type]
+        x = features(e._obs, e._state, e.ctx)  # type: ignore[arg-type]
         a, _ = pol.model.predict(x, deterministic=True, action_masks=e.action_masks())
         return a
 
@@ -74,9 +76,12 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--val-episodes", "0"], "--val-episodes: must be positive"),
                                          (["--scenario", "nope"], "no such scenario"),
                                          (["--set", "learning_rat=1"], "--set: expected KEY=VALUE"),
-                                         (["--set", "action_kind=sideways"], "--set: action_kind must be"),
-                                         (["--set", "sizing=psychic"], "--set: sizing must be one of"),
-                                         (["--set", "sizing=crowd"], "--set: sizing=crowd needs action_kind=fill"),
+                                         (["--set", "action_kind=moves"], "--set: action_kind must be one of"),
+                                         (["--set", "sizing=forecast"], "--set: sizing must be one of"),
+                                         (["--set", "burst_guard=2"], "--set: burst_guard needs sizing=crowd"),
+                                         (["--set", "sizing=crowd", "--set", "burst_guard=1"],
+                                          "--set: burst_guard must be 0 (off) or a number above 1"),
+                                         (["--set", "n_steps=many"], "--set: n_steps must be a valid integer"),
                                          (["--set", "selection=lucky"], "--set: selection must be one of"),
                                          (["--set", "slo_weight=-1"], "--set: slo_weight must be a number"),
                                          (["--set", "slo_cap=0"], "--set: slo_cap must be a number > 0"),
@@ -116,31 +121,41 @@ def test_validation_episodes_are_as_long_as_training_episodes() -> None:
     from autotune.rl.train import validation_set
 
     sc = load_scenario("default")
-    assert {ep.arrivals.duration_s for ep in validation_set(sc, 6, {}, 4)} == {sc.training.episode_s}
-    long = validation_set(sc, 2, {"episode_s": 3600.0}, 1)
+    assert {ep.arrivals.duration_s for ep in validation_set(sc, 6, TrainConfig(), 4)} == {sc.training.episode_s}
+    long = validation_set(sc, 2, TrainConfig(episode_s=3600.0), 1)
     assert len(long) == 3 and {ep.arrivals.duration_s for ep in long} == {3600.0}
 
 
+@pytest.mark.slow
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
-                  "--val-episodes", "1", "--val-bursts", "0", "--no-progress", "--set", "action_kind=absolute",
-                  "--set", "n_steps=128", "--set", "slo_weight=2.5", "--set", "mixed_capacity=added")
+                  "--val-episodes", "1", "--val-bursts", "0", "--no-progress", "--set", "sizing=crowd",
+                  "--set", "burst_guard=2", "--set", "n_steps=128", "--set", "slo_weight=2.5",
+                  "--set", "mixed_capacity=added")
     assert res.returncode == 0, res.stderr
-    card = json.loads(out.with_suffix(".json").read_text())
-    for key in ("scenario", "timesteps", "wall_time_s", "hyperparameters", "reward_weights", "training_distribution",
-                "held_out", "learning_curve", "evaluation", "sha256"):
-        assert key in card
-    assert card["timesteps"] == 512 and card["learning_curve"][0]["timesteps"] >= 0
-    assert card["hyperparameters"]["n_steps"] == 128 and card["action"]["kind"] == "absolute"
-    assert card["reward_weights"]["slo_weight"] == 2.5
-    assert "--set action_kind=absolute" in card["command"]
-    assert card["features"]["mixed_capacity"] == card["hyperparameters"]["mixed_capacity"] == "added"
-    sel = card["selection"]  # guarded by default: floors from the step-0 prior, and whether a checkpoint kept them
-    assert sel["rule"] == "guarded" and len(sel["floors"]) == len(sel["prior_slo_after_warmup"]) == 1
-    assert isinstance(sel["kept"], bool)
-    pol = load_policy(out, load_scenario("default"))  # sha256 verifies
-    assert pol.ctx.action_kind == "absolute" and pol.model.action_space.nvec[0] == len(F.MULTIPLIERS)
+    card = ModelCard.model_validate_json(out.with_suffix(".json").read_text())
+    assert card.policy == "tiny" and card.timesteps == 512 and card.learning_curve[0].timesteps >= 0
+    assert card.hyperparameters.n_steps == 128 and card.hyperparameters.episode_s == 1800.0
+    assert card.reward_weights.slo_weight == 2.5
+    d = card.decoding
+    assert (d.action_kind, d.sizing, d.crowd_factor, d.mixed_capacity) == ("fill", "crowd", 3.0, "added")
+    assert d.burst_guard is not None and (d.burst_guard.ratio, d.burst_guard.in_training) == (2.0, True)
+    # rerunnable into policies/, whatever --out said; the keys that differ from the defaults, and the decoding's
+    cmd = card.trained_from.command
+    assert cmd.startswith("autotune train --scenario default --timesteps 512 --seed 0 --eval-every 512 "
+                          "--val-episodes 1 --val-bursts 0 --out policies/tiny.zip ")
+    for arg in ("--set sizing=crowd", "--set burst_guard=2.0", "--set n_steps=128", "--set mixed_capacity=added",
+                "--set slo_weight=2.5"):
+        assert arg in cmd
+    assert str(tmp_path) not in cmd and "--no-progress" not in cmd
+    assert [e.label for e in card.validation_episodes] == [e.label for e in card.evaluation_episodes]
+    sel = card.selection  # guarded by default: floors from the step-0 prior, and whether a checkpoint kept them
+    assert sel.rule == "guarded" and sel.floors is not None and len(sel.floors) == 1
+    assert sel.shipped in card.learning_curve and sel.shipped.learned
+    pol = load_policy(out, load_scenario("default"))  # validates and verifies
+    assert pol.ctx.sizing == "crowd" and pol.ctx.burst_guard == 2.0
+    assert pol.model.observation_space.shape == (d.observation_size,)
 
 
 def _point(score: float, slo: list[float]) -> dict[str, object]:

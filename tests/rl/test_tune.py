@@ -29,7 +29,7 @@ def test_ray_baseline_sweep_writes_a_config_no_worse_than_ray_default(tmp_path: 
 
 @pytest.mark.slow
 def test_ppo_sweep_writes_the_best_learned_config(tmp_path: Path) -> None:
-    """Two tiny trials: the sweep covers the action kind and prior strength, and scores only learned
+    """Two tiny trials: the sweep covers the sizing and prior strength, and scores only learned
     checkpoints (the step-0 prior is never reported, so it cannot win the sweep)."""
     ray = pytest.importorskip("ray")
     from autotune.rl.tune import tune_ppo
@@ -40,7 +40,7 @@ def test_ppo_sweep_writes_the_best_learned_config(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     on_disk = json.loads(out.read_text())
-    assert on_disk["best_config"]["action_kind"] in ("moves", "absolute")
+    assert on_disk["best_config"]["sizing"] in ("predictive", "crowd")
     assert on_disk["best_config"]["prior_logit"] in (0.5, 1.0, 2.5)
     scores = [t["score"] for t in on_disk["all"]]
     assert len(scores) == 2 and all(s is not None for s in scores)
