@@ -28,6 +28,7 @@ From Python, :func:`run` is ``autotune whatif`` (the command is built on it)::
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -120,9 +121,6 @@ class WhatIfResult:
 
     def write_records(self, folder: str | Path) -> list[Path]:
         return write_records(self, folder)
-
-
-WhatIf = WhatIfResult  # the name the benchmark scripts import
 
 
 def run(scenario: str | Path | Scenario = "default",
@@ -294,13 +292,19 @@ def plot(result: WhatIfResult, path: str | Path) -> None:
 
 
 def _figure(result: WhatIfResult) -> Figure:
-    # A bare Figure, not pyplot's: no backend to pick on a headless machine, none switched in a notebook
-    # (where the inline backend shows the returned figure), and nothing kept alive in pyplot's registry.
+    # Not pyplot's: no GUI backend to pick on a headless machine, none switched under a notebook, nothing kept in
+    # pyplot's registry. A notebook shows it by its own PNG, whether or not pyplot's inline backend is loaded.
     import numpy as np
     from matplotlib.figure import Figure
 
+    class ShownFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=72)
+            return buf.getvalue()
+
     n = len(result.results)
-    fig = Figure(figsize=(4.2 * n, 8))
+    fig = ShownFigure(figsize=(4.2 * n, 8))
     axes = fig.subplots(3, n, sharex=True, squeeze=False)
     slo = result.scenario.slo.latency_ms
     for j, res in enumerate(result.results):
