@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[rl,ray,dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test test-fast lint bench results lab prometheus
+.PHONY: install demo test test-fast lint bench results lab notebooks prometheus
 install: $(STAMP)
 
 # The live tests prime a controller from a real Prometheus server: Debian's package (needs root, as CI runs).
@@ -40,8 +40,14 @@ test-fast: $(STAMP)
 results: $(STAMP)
 	$(BIN)/python -m autotune.benchmark.report
 
+# JupyterLab is the `lab` extra, not part of the default install.
 lab: $(STAMP)
+	$(BIN)/pip install -q -e ".[lab]"
 	$(BIN)/jupyter lab notebooks/
+
+# Re-execute the notebooks and save them with their outputs and figures (what a code host shows).
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/sim_throughput.py
