@@ -94,6 +94,9 @@ def run_case(case: Case, policies: Sequence[str], guards: str = "live",
     built: list[Policy] = [make_policy(_resolved(p), case.scenario, capacity) for p in policies]
     if guards == "none":
         built = [Unguarded(p) for p in built]
+    # The emulated built-in autoscalers (ray-default, ray-tuned, hpa) and the plans are never guarded: they
+    # run inside Ray or Kubernetes, not behind autotune's controller. Each row says whether its run was.
+    guarded = [getattr(p, "guarded", True) for p in built] + [False] * len(ORACLES)
     labels = [*policies, *ORACLES]
     names = [p.name for p in built] + list(ORACLES)
     seen: list[str] = []
@@ -109,12 +112,12 @@ def run_case(case: Case, policies: Sequence[str], guards: str = "live",
     res = run_whatif(case.scenario, built, case.seed, arrivals=case.arrivals(), progress=tick)
     assert len(res.results) == len(labels), (names, [r.policy for r in res.results])
     rows: list[Row] = []
-    for label, sim_result in zip(labels, res.results, strict=True):
+    for label, sim_result, live in zip(labels, res.results, guarded, strict=True):
         s = sim_result.summary()
         rows.append({"case": case.name, "family": case.family, "policy": label, "requests": int(s["requests"]),
                      "slo_attainment": float(s["slo_attainment"]),
                      "slo_after_warmup": slo_after(sim_result, WARMUP_S),
-                     "cost_usd": float(s["cost_usd"]), "p99_ms": float(s["p99_ms"])})
+                     "cost_usd": float(s["cost_usd"]), "p99_ms": float(s["p99_ms"]), "guarded": bool(live)})
     return rows
 
 
@@ -182,6 +185,8 @@ class Heldout:
             "scenario": self.scenario.name, "slo_target": self.scenario.slo.target, "guards": self.guards,
             "warmup_s": WARMUP_S, "policies": self.policies, "plans": list(ORACLES), "command": self.command,
             "wall_s": round(self.wall_s, 1), "summary": self.summary(),
+            # Whether the live guards stood between each policy's decisions and the cluster in this run.
+            "guarded": {str(r["policy"]): bool(r.get("guarded", False)) for r in self.rows},
             # --guards none has no whatif option: the command is the guarded run's.
             "cases": [{"name": c.name, "family": c.family, "command": c.command_with(self.policies)}
                       for c in self.cases],

@@ -26,7 +26,8 @@ COSTS = {
 
 def _rows(names: list[str]) -> list[dict[str, float | int | str]]:
     return [{"case": c, "family": c.split("@")[0].split("-")[0], "policy": p, "requests": 1000,
-             "slo_attainment": slo, "slo_after_warmup": warm, "cost_usd": cost, "p99_ms": 80.0}
+             "slo_attainment": slo, "slo_after_warmup": warm, "cost_usd": cost, "p99_ms": 80.0,
+             "guarded": p in ("predictive", "predictive+crowd:3", "policies/default.zip")}
             for c in COSTS for p, (slo, warm, cost) in COSTS[c].items() if p in names]
 
 

@@ -43,6 +43,9 @@ def test_tiny_run_writes_the_columns(tmp_path: Path, scenario: Scenario, case: C
     assert len({r["requests"] for r in rows}) == 1  # the same arrivals for every run
     doc = json.loads(json_path.read_text())
     assert doc["policies"] == POLICIES and doc["guards"] == "live" and doc["wall_s"] >= 0
+    # The emulated built-in autoscaler and the plans run without autotune's guards, the rule behind them.
+    assert doc["guarded"] == {"ray-default": False, "predictive+crowd:3": True, "oracle-startup": False,
+                              "oracle": False}
     s = doc["summary"]["predictive+crowd:3"]
     assert s["cases"] == 1 and 0 <= s["kept"] <= 1 and s["cost_vs_ray_default"] > 0
     assert doc["cases"][0]["command"].startswith("autotune whatif --scenario default --policy ray-default")

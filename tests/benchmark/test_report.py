@@ -66,6 +66,7 @@ def test_figures(results: Path) -> None:
     assert "| 1.19x | 1.88x (3x) |" in price and "1.08x `oracle+crowd:3`" in price
     guards = report.guards_summary(res)
     assert "+11.1%" in guards  # the fixture's guards cost 1 / 0.9
+    assert "| `ray-default` | $14.00 | $12.60 | none: not behind the controller |" in guards
 
 
 def test_missing_file_is_one_line(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
