@@ -79,20 +79,20 @@ def test_requests_one_row_per_request_with_its_latency(result: whatif.WhatIfResu
 
 
 def test_plot_and_verdict(result: whatif.WhatIfResult, tmp_path: Path) -> None:
-    fig = result.plot()
+    path = tmp_path / "r.png"
+    fig = result.plot(path)  # the figure it saved
     assert len(fig.axes) == 3 * len(RUNS)
     assert [ax.get_title() for ax in fig.axes[:len(RUNS)]] == RUNS
-    path = tmp_path / "r.png"
-    result.plot(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # what a notebook shows
     said = result.verdict()
     assert said == whatif.verdict(result) and said.startswith("clairvoyant: oracle $")
     assert "oracle+crowd:3" in said and "cheapest at the 99.0% target" in said
 
 
 def test_scenario_and_policy_objects_give_the_runs_their_names_give() -> None:
-    sc = load_scenario("mixed")
-    by_name = whatif.run("mixed", "hpa", duration=120.0, mean_rate=50.0)  # one spec, not a list
+    sc = load_scenario("default")
+    by_name = whatif.run("default", "hpa", duration=120.0, mean_rate=50.0)  # one spec, not a list
     by_object = whatif.run(sc, [make_policy("hpa", sc)], duration=120.0, mean_rate=50.0)
     assert list(by_name.summary()["policy"]) == ["hpa", "oracle-startup", "oracle"]
     pd.testing.assert_frame_equal(by_name.summary(), by_object.summary())
