@@ -291,20 +291,25 @@ def train_command(scenario: Scenario, timesteps: int, seed: int, config: TrainCo
     return shlex.join(args)
 
 
-def code_commit() -> str | None:
-    """HEAD, when none of the package's modules this process has run and no scenario file differs from it
-    (otherwise no commit pins what ran)."""
-    import sys
-
-    files = {str(Path(m.__file__).resolve().relative_to(ROOT)) for m in list(sys.modules.values())
-             if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(ROOT / "autotune")}
+def _git(*args: str) -> str | None:
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "envs", *sorted(files)], cwd=ROOT,
-                               capture_output=True, text=True, check=True)
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-    return head.stdout.strip() if not dirty.stdout.strip() else None
+
+
+def code_commit(head: str | None) -> str | None:
+    """``head`` (HEAD when training started), when the package modules this process ran and the scenario files
+    are as in it, committed or not (otherwise no commit pins what ran)."""
+    import sys
+
+    if head is None:
+        return None
+    files = sorted({str(Path(m.__file__).resolve().relative_to(ROOT)) for m in list(sys.modules.values())
+                    if getattr(m, "__file__", None) and Path(m.__file__).resolve().is_relative_to(ROOT / "autotune")})
+    changed = _git("diff", "--name-only", head, "--", "envs", *files)
+    untracked = _git("ls-files", "--others", "--exclude-standard", "--", "envs", *files)
+    return head if changed == "" and untracked == "" else None
 
 
 def _checkpoint(point: dict[str, Any]) -> Checkpoint:
@@ -315,7 +320,7 @@ def _checkpoint(point: dict[str, Any]) -> Checkpoint:
 
 def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: int, zip_path: Path,
                table: list[dict[str, float | str]], episodes: list[EvalEpisode], reward: dict[str, float] | None,
-               command: str) -> ModelCard:
+               command: str, commit: str | None) -> ModelCard:
     import sb3_contrib
     import stable_baselines3
     import torch
@@ -332,7 +337,7 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         algorithm="sb3_contrib.MaskablePPO (MlpPolicy)",
         versions=Versions(python=platform.python_version(), torch=torch.__version__,
                           stable_baselines3=stable_baselines3.__version__, sb3_contrib=sb3_contrib.__version__),
-        trained_from=TrainedFrom(command=command, code_commit=code_commit()),
+        trained_from=TrainedFrom(command=command, code_commit=commit),
         timesteps=timesteps,
         seed=seed,
         wall_time_s=round(result.wall_s, 1),
@@ -361,6 +366,7 @@ def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: in
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
     out = Path(out)
     cfg = config or TrainConfig()
+    head = _git("rev-parse", "HEAD")
     result = train(scenario, timesteps, seed, cfg, eval_every, n_val, reward, progress, log=log,
                    val_bursts=val_bursts)
     with atomic_path(out) as tmp:
@@ -368,6 +374,6 @@ def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: in
     episodes = validation_set(scenario, n_val, cfg, val_bursts)
     table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
     command = train_command(scenario, timesteps, seed, cfg, eval_every, n_val, val_bursts, reward, out.stem)
-    card = model_card(scenario, result, timesteps, seed, out, table, episodes, reward, command)
+    card = model_card(scenario, result, timesteps, seed, out, table, episodes, reward, command, code_commit(head))
     write_text_atomic(out.with_suffix(".json"), card.to_json())
     return card
