@@ -1,4 +1,4 @@
-"""Reinforcement-learning autoscaler: gym env, features, training, tuning, trained-policy loading.
+"""Reinforcement-learning autoscaler: gym env, observation and action encoding, model cards, training, tuning.
 
 Importing the package registers ``autotune/RayServeCluster-v0`` with gymnasium
 (by entry-point string, so torch, SB3 and Ray stay unimported until used).

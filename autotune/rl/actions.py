@@ -23,7 +23,7 @@ from autotune.policies.sizing import fill_fleet
 from autotune.rl.observation import INITIAL_LEVEL, LEVELS, FeatureContext, need_floor, sizing_rate
 
 ActionKind = Literal["fill"]
-# Level moves along LEVELS; 0 keeps the level (no churn), +-3 crosses a burst's worth of headroom in a window.
+# Level moves along LEVELS: 0 keeps the level (no churn), +-1 fine-tunes it, +-3 crosses the ladder in five windows.
 MOVES: tuple[int, ...] = (0, 1, -1, 3, -3)
 
 

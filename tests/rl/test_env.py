@@ -156,7 +156,7 @@ def test_reward_cost_unit_spills_past_quotas_and_is_unchanged_where_none_binds()
     left = 400.0 - 6 * caps[spot] - 3 * caps[l4]  # both L4 quotas full: the rest on the A100
     want = 6 * big.price[spot] + 3 * big.price[l4] + left / caps[a100] * big.price[a100]
     assert ideal_usd_per_hour(big, 400.0) == pytest.approx(want)
-    assert want > 1.5 * 400.0 * big.best_efficiency()  # what the A100 costs is no longer counted as waste
+    assert want > 1.5 * 400.0 * big.best_efficiency()  # what the A100 costs is not counted as waste
 
 
 def test_slo_cap_bounds_one_windows_slo_term() -> None:
