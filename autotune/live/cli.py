@@ -73,6 +73,8 @@ def register(subparsers: Any) -> None:
                    help=f"seconds after a change before scaling up (default {d.up_cooldown_s:g})")
     g.add_argument("--down-cooldown", type=float, default=d.down_cooldown_s,
                    help=f"seconds after a change before scaling down (default {d.down_cooldown_s:g})")
+    g.add_argument("--hold-while-starting", action="store_true",
+                   help="no scale-down while a pool has replicas starting (default off)")
     g.add_argument("--placement-grace", type=float, default=d.placement_grace_s,
                    help="seconds past a pool's start-up before a replica no node took blocks scale-ups "
                         f"(default {d.placement_grace_s:g})")
@@ -178,11 +180,11 @@ def _guards(args: argparse.Namespace) -> GuardConfig:
     values = {"max_step_up": args.max_step_up, "max_step_up_ratio": args.max_step_up_ratio,
               "max_step_down": args.max_step_down, "max_step_down_ratio": args.max_step_down_ratio,
               "up_cooldown_s": args.up_cooldown, "down_cooldown_s": args.down_cooldown,
-              "placement_grace_s": args.placement_grace}
+              "placement_grace_s": args.placement_grace, "hold_while_starting": args.hold_while_starting}
     flags = {"max_step_up": "--max-step-up", "max_step_up_ratio": "--max-step-up-ratio",
              "max_step_down": "--max-step-down", "max_step_down_ratio": "--max-step-down-ratio",
              "up_cooldown_s": "--up-cooldown", "down_cooldown_s": "--down-cooldown",
-             "placement_grace_s": "--placement-grace"}
+             "placement_grace_s": "--placement-grace", "hold_while_starting": "--hold-while-starting"}
     try:
         return GuardConfig(**values)
     except ValidationError as e:

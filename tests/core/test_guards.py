@@ -82,6 +82,9 @@ def test_guard_chain_ends_within_bounds_and_reports_every_change() -> None:
     assert any("bounds" in n for n in g.notes) and any("batch" in n for n in g.notes)
     g = guard(_d(0), _obs(ongoing=math.nan), {"l4": 3}, sc.pools, {}, GuardConfig())
     assert g.decision.replicas == {"l4": 3}
+    assert guard(_d(2), _obs(starting=1), {"l4": 3}, sc.pools, {}, GuardConfig()).decision.replicas == {"l4": 2}
+    held = guard(_d(2), _obs(starting=1), {"l4": 3}, sc.pools, {}, GuardConfig(hold_while_starting=True))
+    assert held.decision.replicas == {"l4": 3}
     bounds = guard(_d(50), _obs(ongoing=math.nan), {"l4": 3}, sc.pools, {}, None)  # None: bounds alone
     assert bounds.decision.replicas == {"l4": 8} and len(bounds.notes) == 1
 
