@@ -56,6 +56,7 @@ class Results:
     throughput: dict[str, Any] | None = None
     side_by_side: dict[str, Any] | None = None
     scenarios: list[str] = field(default_factory=list)
+    demo: dict[str, Any] | None = None
 
 
 def load(folder: Path = RESULTS, scenarios: Sequence[str] = SCENARIOS,
@@ -68,10 +69,11 @@ def load(folder: Path = RESULTS, scenarios: Sequence[str] = SCENARIOS,
             noguards[s] = load_heldout_summary(s, "none", folder=folder)
     price = {s: read_json(folder / f"{price_stem(s)}.json", price_command(s)) for s in scenarios}
     optional = {}
-    for name in ("sim_throughput", "side_by_side"):
+    for name in ("sim_throughput", "side_by_side", "demo"):
         path = folder / f"{name}.json"
         optional[name] = read_json(path, "") if path.exists() else None
-    return Results(heldout, noguards, price, optional["sim_throughput"], optional["side_by_side"], list(scenarios))
+    return Results(heldout, noguards, price, optional["sim_throughput"], optional["side_by_side"], list(scenarios),
+                   optional["demo"])
 
 
 def _x(v: float | None) -> str:
@@ -227,9 +229,22 @@ def side_by_side_table(doc: Mapping[str, Any]) -> str:
     return _table(["run", "source", "requests", "cost", "p99 (ms)", "SLO attainment"], rows)
 
 
+def demo_table(doc: Mapping[str, Any]) -> str:
+    """``make demo``'s table (bench/demo.py), and the verdict line under it."""
+    head = ["policy", "requests", "SLO attainment", "p50 (ms)", "p99 (ms)", "cost", "GPU-hours", "scale actions"]
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f}"
+
+    rows = [[f"`{r['policy']}`", f"{r['requests']:,}", _pct(r["slo_attainment"]), ms(r["p50_ms"]), ms(r["p99_ms"]),
+             _usd(r["cost_usd"]), f"{r['gpu_hours']:.2f}", str(r["scale_actions"])] for r in doc["rows"]]
+    return _table(head, rows) + f"\n\n`{doc['verdict']}`"
+
+
 def sections(res: Results) -> dict[str, str]:
     """The README's tables by marker NAME."""
     out = {f"heldout-{sc}": heldout_table(res.heldout[sc]) for sc in res.scenarios}
+    if res.demo:
+        out["demo"] = demo_table(res.demo)
     out["heldout-summary"] = heldout_summary(res)
     out["price"] = price_summary(res)
     if res.noguards:

@@ -44,10 +44,7 @@ def remember(rates: list[float], ratios: list[float], base_windows: int, memory_
 
 
 def burst_size(rates: list[float], ratios: list[float], base_windows: int) -> tuple[float, float, float]:
-    """(size, ratio, base): the load to hold headroom on, max(forecast, ratio x base).
-
-    Pure, so the rule and the RL features (``sizing: burst``) size identically.
-    """
+    """(size, ratio, base): the load to hold headroom on, max(forecast, ratio x base)."""
     ratio = max(1.0, max(ratios, default=1.0))
     base = base_load(rates, base_windows)
     return max(forecast(rates), ratio * base), ratio, base

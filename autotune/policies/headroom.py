@@ -37,7 +37,6 @@ def forecast(rates: list[float]) -> float:
 
     Taking the max reacts to a rise within one window and scales down only once
     the lower rate has lasted a while, which is what start-up delays reward.
-    The RL features use the same forecast (``autotune.rl.features.forecast_rate``).
     """
     if not rates:
         return 0.0

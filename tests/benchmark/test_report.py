@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,20 @@ def test_loaders(results: Path) -> None:
     assert pb.loc["predictive", "compared_with"] == "oracle-startup"
     with pytest.raises(FileNotFoundError, match="heldout-mixed.csv is missing"):
         load_heldout("mixed", folder=results)
+
+
+def test_demo_table_and_its_verdict(results: Path, tmp_path: Path) -> None:
+    (results / "demo.json").write_text(json.dumps({
+        "command": "autotune whatif --scenario default", "verdict": "cheapest at the 99.0% target: predictive $2.22",
+        "rows": [{"policy": "predictive", "requests": 1_079_531, "slo_attainment": 1.0, "p50_ms": 37.6,
+                  "p99_ms": 58.7, "cost_usd": 2.22, "gpu_hours": 2.758, "scale_actions": 9},
+                 {"policy": "static", "requests": 1_079_531, "slo_attainment": 0.282, "p50_ms": None,
+                  "p99_ms": None, "cost_usd": 1.62, "gpu_hours": 2.017, "scale_actions": 0}]}))
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    assert "demo" in generate(results, tmp_path, readme)
+    new = readme.read_text()
+    assert "someone else's table" not in new
+    assert "| `predictive` | 1,079,531 | 100.00% | 37.6 | 58.7 | $2.22 | 2.76 | 9 |" in new
+    assert "| `static` | 1,079,531 | 28.20% | - | - | $1.62 | 2.02 | 0 |" in new
+    assert "`cheapest at the 99.0% target: predictive $2.22`" in new
