@@ -50,7 +50,8 @@ class TraceOptions:
             value = getattr(self, name)
             if value is not None:
                 if not value > 0:
-                    raise InputError("command line", f"--{name.replace('_', '-')}", "must be positive")
+                    flag = "--duration" if name == "duration_s" else f"--{name.replace('_', '-')}"
+                    raise InputError("command line", flag, "must be positive")
                 out = replace_spec(out, **{name: value})
         return out
 

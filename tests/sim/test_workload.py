@@ -88,3 +88,17 @@ def test_flash_crowd_spike_is_5_to_10x():
     a = build_arrivals(sc.model_copy(update={"workload": spec}), 0)
     per_10s = np.histogram(a.times, bins=np.arange(0, 1201, 10))[0]
     assert 5 <= per_10s.max() / np.median(per_10s) <= 10
+
+
+def test_a_bad_trace_option_names_the_flag_as_typed() -> None:
+    import pytest
+
+    from autotune.errors import InputError
+    from autotune.scenario import load_scenario
+    from autotune.workload.arrivals import TraceOptions
+
+    spec = load_scenario("default").workload
+    with pytest.raises(InputError, match="--duration: must be positive"):
+        TraceOptions(duration_s=-1.0).apply(spec)
+    with pytest.raises(InputError, match="--time-scale: must be positive"):
+        TraceOptions(time_scale=0.0).apply(spec)
