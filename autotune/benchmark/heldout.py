@@ -10,18 +10,15 @@ The summary per policy counts the cases it keeps at the SLO target and prices it
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from autotune.benchmark.cases import Case, cases
-from autotune.benchmark.results import GUARDS, HELDOUT_COLUMNS, RESULTS, clean, heldout_stem
+from autotune.benchmark.results import GUARDS, HELDOUT_COLUMNS, RESULTS, clean, heldout_stem, write_result
 from autotune.core.types import Decision, Observation, Policy, PolicyState
-from autotune.fileio import write_atomic, write_text_atomic
 from autotune.paths import POLICIES, ROOT
 from autotune.policies.crowd import split_floor
 from autotune.registry import make_policy, ray_tuned_path
@@ -211,22 +208,7 @@ def run_heldout(sc: Scenario, policies: Sequence[str] | None = None, guards: str
     return Heldout(sc, pols, guards, rows, todo, time.monotonic() - t0)
 
 
-def _cell(v: float | int | str) -> str:
-    if isinstance(v, float):
-        return "nan" if v != v else f"{v:.6g}"
-    return str(v)
-
-
 def write(result: Heldout, folder: Path = RESULTS) -> tuple[Path, Path]:
     """``heldout-<scenario>[-noguards].csv`` (a row per case x policy) and ``.json`` (the summary)."""
-    stem = heldout_stem(result.scenario.name, result.guards)
-    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
-
-    def rows(fh: IO[str]) -> None:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(HELDOUT_COLUMNS)
-        w.writerows([_cell(r[c]) for c in HELDOUT_COLUMNS] for r in result.rows)
-
-    write_atomic(csv_path, rows)
-    write_text_atomic(json_path, json.dumps(result.document(), indent=1) + "\n")
-    return csv_path, json_path
+    return write_result(folder, heldout_stem(result.scenario.name, result.guards), HELDOUT_COLUMNS, result.rows,
+                        result.document())

@@ -25,18 +25,16 @@ insured plan is simulated here on the same arrivals.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from autotune.benchmark.cases import Case
-from autotune.benchmark.results import RESULTS, clean, price_stem
+from autotune.benchmark.results import RESULTS, clean, price_stem, write_result
 from autotune.errors import InputError
-from autotune.fileio import write_atomic, write_text_atomic
 from autotune.paths import ROOT
 from autotune.policies.crowd import CROWD_DEFAULT, split_floor
 from autotune.policies.oracle import make_oracle
@@ -174,23 +172,7 @@ def run_price(sc: Scenario, heldout_rows: Sequence[Row], case_list: Sequence[Cas
                           time.monotonic() - t0)
 
 
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return "nan" if v != v else f"{v:.6g}"
-    return str(v)
-
-
 def write(result: PriceBreakdown, folder: Path = RESULTS) -> tuple[Path, Path]:
     """``price_breakdown-<scenario>.csv`` (the summary rows) and ``.json`` (those, the insured plans per case,
     the commands and the wall time)."""
-    stem = price_stem(result.scenario.name)
-    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
-
-    def rows(fh: IO[str]) -> None:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(PRICE_COLUMNS)
-        w.writerows([_cell(r[c]) for c in PRICE_COLUMNS] for r in result.summary)
-
-    write_atomic(csv_path, rows)
-    write_text_atomic(json_path, json.dumps(result.document(), indent=1) + "\n")
-    return csv_path, json_path
+    return write_result(folder, price_stem(result.scenario.name), PRICE_COLUMNS, result.summary, result.document())

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from autotune.fileio import write_atomic, write_text_atomic
 from autotune.paths import ROOT
 
 if TYPE_CHECKING:  # pandas only where a notebook asks for a frame
@@ -111,3 +113,24 @@ def load_heldout_summary(scenario: str, guards: str = "live", folder: Path = RES
 def load_price_breakdown(scenario: str, folder: Path = RESULTS) -> pd.DataFrame:
     """One row per policy or plan: what it pays above the oracle, and how that splits (``price_breakdown``)."""
     return _frame(folder / f"{price_stem(scenario)}.csv", price_command(scenario))
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if v != v else f"{v:.6g}"
+    return str(v)
+
+
+def write_result(folder: Path, stem: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
+                 document: Mapping[str, Any]) -> tuple[Path, Path]:
+    """``STEM.csv`` (``rows`` under ``columns``) and ``STEM.json`` (``document``), each written atomically."""
+    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
+
+    def table(fh: IO[str]) -> None:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([_cell(r[c]) for c in columns] for r in rows)
+
+    write_atomic(csv_path, table)
+    write_text_atomic(json_path, json.dumps(document, indent=1) + "\n")
+    return csv_path, json_path

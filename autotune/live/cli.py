@@ -22,6 +22,12 @@ from autotune.cli_common import add_trace_options, console, trace_options
 from autotune.core.guards import LIVE_GUARDS, GuardConfig
 from autotune.errors import InputError
 
+# Each guard limit's flag; its help and default come from GuardConfig, so the simulator's defaults and these agree.
+GUARD_FLAGS = {"max_step_up": "--max-step-up", "max_step_up_ratio": "--max-step-up-ratio",
+               "max_step_down": "--max-step-down", "max_step_down_ratio": "--max-step-down-ratio",
+               "up_cooldown_s": "--up-cooldown", "down_cooldown_s": "--down-cooldown",
+               "hold_while_starting": "--hold-while-starting", "placement_grace_s": "--placement-grace"}
+
 
 def _positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
@@ -60,24 +66,14 @@ def register(subparsers: Any) -> None:
                    help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: ~/.kube/config, else in-cluster)")
     g = c.add_argument_group("guards (the simulator applies the same defaults, so a what-if predicts them)")
-    d = LIVE_GUARDS
-    g.add_argument("--max-step-up", type=int, default=d.max_step_up,
-                   help=f"replicas a pool may add per interval, at least (default {d.max_step_up})")
-    g.add_argument("--max-step-up-ratio", type=float, default=d.max_step_up_ratio,
-                   help=f"... or this fraction of its target, if more (default {d.max_step_up_ratio:g})")
-    g.add_argument("--max-step-down", type=int, default=d.max_step_down,
-                   help=f"replicas a pool may remove per interval, at least (default {d.max_step_down})")
-    g.add_argument("--max-step-down-ratio", type=float, default=d.max_step_down_ratio,
-                   help=f"... or this fraction of its target, if more (default {d.max_step_down_ratio:g})")
-    g.add_argument("--up-cooldown", type=float, default=d.up_cooldown_s,
-                   help=f"seconds after a change before scaling up (default {d.up_cooldown_s:g})")
-    g.add_argument("--down-cooldown", type=float, default=d.down_cooldown_s,
-                   help=f"seconds after a change before scaling down (default {d.down_cooldown_s:g})")
-    g.add_argument("--hold-while-starting", action="store_true",
-                   help="no scale-down while a pool has replicas starting (default off)")
-    g.add_argument("--placement-grace", type=float, default=d.placement_grace_s,
-                   help="seconds past a pool's start-up before a replica no node took blocks scale-ups "
-                        f"(default {d.placement_grace_s:g})")
+    for field, flag in GUARD_FLAGS.items():
+        info = GuardConfig.model_fields[field]
+        about = str(info.description).replace("%", "%%")  # argparse formats help with %
+        if info.annotation is bool:
+            g.add_argument(flag, dest=field, action="store_true", help=f"{about} (default off)")
+        else:
+            default = getattr(LIVE_GUARDS, field)
+            g.add_argument(flag, dest=field, type=type(default), default=default, help=f"{about} (default {default:g})")
     c.set_defaults(func=control_main)
 
     lg = subparsers.add_parser("loadgen", help="replay a trace open-loop over HTTP",
@@ -177,19 +173,11 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _guards(args: argparse.Namespace) -> GuardConfig:
     """The guard options as a GuardConfig; a bad one is a one-line error naming its flag."""
-    values = {"max_step_up": args.max_step_up, "max_step_up_ratio": args.max_step_up_ratio,
-              "max_step_down": args.max_step_down, "max_step_down_ratio": args.max_step_down_ratio,
-              "up_cooldown_s": args.up_cooldown, "down_cooldown_s": args.down_cooldown,
-              "placement_grace_s": args.placement_grace, "hold_while_starting": args.hold_while_starting}
-    flags = {"max_step_up": "--max-step-up", "max_step_up_ratio": "--max-step-up-ratio",
-             "max_step_down": "--max-step-down", "max_step_down_ratio": "--max-step-down-ratio",
-             "up_cooldown_s": "--up-cooldown", "down_cooldown_s": "--down-cooldown",
-             "placement_grace_s": "--placement-grace", "hold_while_starting": "--hold-while-starting"}
     try:
-        return GuardConfig(**values)
+        return GuardConfig(**{field: getattr(args, field) for field in GUARD_FLAGS})
     except ValidationError as e:
         err = e.errors()[0]
-        raise InputError("command line", flags[str(err["loc"][0])], str(err["msg"]).lower()) from None
+        raise InputError("command line", GUARD_FLAGS[str(err["loc"][0])], str(err["msg"]).lower()) from None
 
 
 def _prime(args: argparse.Namespace, policy: Any, sc: Any, app: str, state: Any, interval: float,

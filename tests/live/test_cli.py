@@ -23,6 +23,8 @@ DEAD = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     (["--policy", "bogus"], "unknown policy"),
     (["--interval", "0"], "--interval"),
     (["--max-step-down", "0"], "--max-step-down"),
+    (["--max-step-down-ratio", "1.5"], "--max-step-down-ratio: input should be less than or equal to 1"),
+    (["--placement-grace", "-1"], "--placement-grace"),
     (["--serve-address", "localhost:8265"], "--serve-address"),
     (["--prime-from", "localhost:9090"], "--prime-from"),
     (["--prime-s", "0"], "--prime-s"),
