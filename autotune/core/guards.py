@@ -162,17 +162,18 @@ def limit_step(decision: Decision, current: Mapping[str, int], cfg: GuardConfig)
 
 
 def guard(decision: Decision, obs: Observation, current: Mapping[str, int], pools: Sequence[PoolSpec],
-          last_change_s: Mapping[str, float], cfg: GuardConfig | None) -> Guarded:
+          last_change_s: Mapping[str, float], cfg: GuardConfig | None, reads_metrics: bool = True) -> Guarded:
     """Every guard in order; bounds first (so later guards see sane numbers) and last (the final word).
 
     ``cfg`` None applies the bounds alone: what the clairvoyant plans and the emulated built-in
-    autoscalers run under in the simulator."""
+    autoscalers run under in the simulator. A decision that read no metrics (a static fleet) is not blind
+    when the metrics are missing, so that guard lets it through."""
     if cfg is None:
         return clamp_to_bounds(decision, pools)
     now = obs.time_s
     steps: tuple[Callable[[Decision], Guarded], ...] = (
         lambda d: clamp_to_bounds(d, pools),
-        lambda d: hold_on_missing_data(d, obs, current),
+        lambda d: hold_on_missing_data(d, obs, current) if reads_metrics else Guarded(d, ()),
         lambda d: no_scale_down_while_starting(d, obs, current) if cfg.hold_while_starting else Guarded(d, ()),
         lambda d: no_scale_up_while_unplaceable(d, obs, current),
         lambda d: cooldown(d, current, now, last_change_s, cfg),

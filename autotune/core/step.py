@@ -72,7 +72,8 @@ def step(policy: Policy, obs: Observation, state: LoopState, guards: Guards,
     """
     current = current_targets(obs)
     error = None
-    if getattr(policy, "reads_metrics", True) and not obs.is_finite():
+    reads_metrics = getattr(policy, "reads_metrics", True)
+    if reads_metrics and not obs.is_finite():
         decision, policy_state = Decision(current, f"{HOLD_MISSING}: conservative hold"), state.policy
     else:
         try:
@@ -81,7 +82,7 @@ def step(policy: Policy, obs: Observation, state: LoopState, guards: Guards,
             if not catch:
                 raise
             decision, policy_state, error = Decision(current, "policy failed: hold"), state.policy, repr(e)
-    g = guard(decision, obs, current, guards.pools, state.last_change_s, guards.config)
+    g = guard(decision, obs, current, guards.pools, state.last_change_s, guards.config, reads_metrics)
     last = dict(state.last_change_s)
     for name, n in g.decision.replicas.items():
         if current.get(name) != n:

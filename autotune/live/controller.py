@@ -58,7 +58,7 @@ def obs_record(obs: Observation) -> dict[str, Any]:
         "pools": {p.name: {"running": p.running, "starting": p.starting, "pending": p.pending,
                            "draining": p.draining, "batch_size": p.batch_size,
                            "ongoing": p.ongoing_requests, "queued": p.queued_requests,
-                           "preemptions": p.preemptions} for p in obs.pools},
+                           "preemptions": p.preemptions, "unplaceable": p.unplaceable} for p in obs.pools},
     }
 
 

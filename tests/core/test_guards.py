@@ -82,6 +82,8 @@ def test_guard_chain_ends_within_bounds_and_reports_every_change() -> None:
     assert any("bounds" in n for n in g.notes) and any("batch" in n for n in g.notes)
     g = guard(_d(0), _obs(ongoing=math.nan), {"l4": 3}, sc.pools, {}, GuardConfig())
     assert g.decision.replicas == {"l4": 3}
+    fixed = guard(_d(2), _obs(ongoing=math.nan), {"l4": 3}, sc.pools, {}, GuardConfig(), reads_metrics=False)
+    assert fixed.decision.replicas == {"l4": 2}  # a static fleet is not blind without metrics
     assert guard(_d(2), _obs(starting=1), {"l4": 3}, sc.pools, {}, GuardConfig()).decision.replicas == {"l4": 2}
     held = guard(_d(2), _obs(starting=1), {"l4": 3}, sc.pools, {}, GuardConfig(hold_while_starting=True))
     assert held.decision.replicas == {"l4": 3}
