@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING
 from autotune.core.types import Policy
 from autotune.errors import InputError
 from autotune.fileio import atomic_path, write_atomic
-from autotune.policies.oracle import make_oracle
 from autotune.registry import make_policy
 from autotune.scenario import Scenario, load_scenario, with_instance
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig, Window
+from autotune.sim.plan import make_oracle
 from autotune.sim.run import SUMMARY_COLUMNS, SimResult, simulate
 from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
 

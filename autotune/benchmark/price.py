@@ -37,11 +37,11 @@ from autotune.benchmark.results import RESULTS, clean, price_stem, write_result
 from autotune.errors import InputError
 from autotune.paths import ROOT
 from autotune.policies.crowd import CROWD_DEFAULT, split_floor
-from autotune.policies.oracle import make_oracle
 from autotune.rl.evaluation import WARMUP_S, slo_after
 from autotune.scenario import Scenario
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig
+from autotune.sim.plan import make_oracle
 from autotune.sim.run import simulate
 
 TARGET_RATIO = 1.15  # "within 1.15x of the plan": the cost target, read against the plan a policy is compared with

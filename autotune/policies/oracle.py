@@ -1,9 +1,11 @@
 """``oracle``: a clairvoyant plan, reported as a bound, not a deployable policy.
 
 For every control window it knows the arrivals to come and picks the cheapest
-fleet (replicas and batch size per pool, within the pools' limits) whose SLO
-capacity at that fleet size (:mod:`autotune.policies.sizing`) covers that window's
-arrival rate. It is
+fleet (replicas and batch size per pool, within the pools' limits) that keeps them
+within the SLO. This module holds the plan's pieces and the first answer, from the
+capacity model (:func:`rate_oracle`: the SLO capacity at that fleet size covers the
+window's busiest slice); :mod:`autotune.sim.plan` fits each window on its real
+arrivals, which is what makes it a bound on bursty traffic. It is
 simulated with no provisioning or model-load delay and no idle nodes, so
 whatever any real policy pays beyond it is the price of not knowing the future
 and of start-up delays.
@@ -34,7 +36,7 @@ import numpy as np
 from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.crowd import CALM_S, calm_load
 from autotune.policies.predictive import lead_of
-from autotune.policies.sizing import Capacity, MixFn, fleet_size_limit, gpu_groups, pooled_capacity
+from autotune.policies.sizing import Capacity, MixFn, fleet_size_limit, gpu_groups
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.workload.arrivals import Arrivals
 
@@ -89,6 +91,10 @@ class FleetMenu:
         self.mixes = (np.stack(on_kind, -1) > 0).sum(axis=1) > 1 if kinds else np.zeros(len(self.fleets), bool)
         self.measured = np.zeros(len(self.fleets), dtype=bool)
         self.pools, self.mixed, self.batch = pools, mixed, batch or {}
+
+    def listed(self) -> np.ndarray:
+        """Indices of the listed fleets, cheapest first, capacity rising."""
+        return self._listed()
 
     def _listed(self) -> np.ndarray:
         order = np.lexsort((-self.have, self.fleets.sum(axis=1), self.cost))  # cheapest, fewest replicas, most cap
@@ -208,13 +214,40 @@ def insured_need(peak: np.ndarray, mean: np.ndarray, factor: float, calm_windows
     return np.maximum(peak, factor * calm)
 
 
-def make_oracle(scenario: Scenario, arrivals: Arrivals, capacity: Capacity, start_up: bool = False,
-                insure: float = 0.0) -> OraclePolicy:
+@dataclass
+class PlanBasis:
+    """What every window's choice is made from: the fleets worth buying (cheapest first, capacity rising),
+    each window's arrival peak and mean, and the rate the plan must carry (the peak, or the insured floor)."""
+
+    scenario: Scenario
+    pools: list[PoolRuntime]
+    batch: dict[str, int]
+    menu: FleetMenu
+    fleets: np.ndarray  # listed fleets, one row each, cheapest first
+    cost: np.ndarray  # $/h of each listed fleet
+    have: np.ndarray  # modeled (Poisson) SLO capacity of each listed fleet, rising
+    peak: np.ndarray  # per window, req/s in its busiest PEAK_BIN_S slice
+    mean: np.ndarray  # per window, mean req/s
+    floor: np.ndarray  # per window, the insured floor's rate (0 without insurance)
+    insure: float
+
+    @property
+    def step(self) -> float:
+        return self.scenario.control_interval_s
+
+    def index_for(self, rate: float) -> int:
+        """The first listed fleet whose modeled capacity covers ``rate`` (the last one if none does)."""
+        return min(int(np.searchsorted(self.have, rate - 1e-6)), len(self.have) - 1)
+
+    def fleet(self, i: int) -> dict[str, int]:
+        return {p.name: int(n) for p, n in zip(self.pools, self.fleets[i])}
+
+
+def plan_basis(scenario: Scenario, arrivals: Arrivals, capacity: Capacity, insure: float = 0.0) -> PlanBasis:
     pools, chosen, totals = _sizing(scenario, capacity)
     caps = [c for _, c in chosen]
-    groups = gpu_groups(scenario)
-    mixed, batch = capacity.mixes(), {p.name: b for p, (b, _) in zip(pools, chosen)}
-    menu = fleet_menu(pools, caps, totals, groups, mixed, batch)
+    batch = {p.name: b for p, (b, _) in zip(pools, chosen)}
+    menu = fleet_menu(pools, caps, totals, gpu_groups(scenario), capacity.mixes(), batch)
     step = scenario.control_interval_s
     n_windows = int(math.ceil((arrivals.duration_s + scenario.drain_s) / step)) + 1
     # Size each window for its busiest PEAK_BIN_S slice, not its mean: a burst that
@@ -223,26 +256,47 @@ def make_oracle(scenario: Scenario, arrivals: Arrivals, capacity: Capacity, star
     bins = np.bincount(np.minimum((arrivals.times // (step / sub)).astype(np.int64), n_windows * sub - 1),
                        minlength=n_windows * sub).reshape(n_windows, sub)
     peak = bins.max(axis=1) * sub / step
-    need = insured_need(peak, bins.sum(axis=1) / step, insure, max(1, round(CALM_S / step)))
-    plan = []
-    cache: dict[int, tuple[int, ...]] = {}
-    for k in range(n_windows):
-        rate = float(need[k])
-        key = int(math.ceil(rate))
-        if key not in cache:
-            cache[key] = cheapest_fleet(key, menu, pools)
-        fleet = cache[key]
-        cap = pooled_capacity({p.name: n for p, n in zip(pools, fleet)},
-                              {p.name: t for p, t, c in zip(pools, totals, caps) if c > 0}, groups, mixed, batch)
-        plan.append(Decision(
-            {p.name: n for p, n in zip(pools, fleet)},
-            f"window {k}: peak {peak[k]:.0f} req/s ahead"
-            + (f", {insure:g}x calm {need[k] / insure:.0f} req/s" if need[k] > peak[k] else "")
-            + f", capacity {cap:.0f} req/s",
-            {p.name: b for p, (b, _) in zip(pools, chosen)},
+    mean = bins.sum(axis=1) / step
+    floor = insured_need(np.zeros_like(peak), mean, insure, max(1, round(CALM_S / step)))
+    menu.upto(float(max(peak.max(initial=0.0), floor.max(initial=0.0))))  # measure the mixes the plan asks about
+    listed = menu.listed()
+    return PlanBasis(scenario, pools, batch, menu, menu.fleets[listed], menu.cost[listed], menu.have[listed],
+                     peak, mean, floor, insure)
+
+
+def rate_plan(basis: PlanBasis) -> list[int]:
+    """Per window, the listed fleet whose modeled capacity covers the window's need (peak or floor)."""
+    return [basis.index_for(float(max(pk, fl))) for pk, fl in zip(basis.peak, basis.floor)]
+
+
+def plan_decisions(basis: PlanBasis, choice: list[int], how: str) -> list[Decision]:
+    out = []
+    for k, i in enumerate(choice):
+        insured = basis.floor[k] > basis.peak[k] and basis.index_for(float(basis.floor[k])) >= i
+        out.append(Decision(
+            basis.fleet(i),
+            f"window {k}: peak {basis.peak[k]:.0f} req/s ahead"
+            + (f", {basis.insure:g}x calm {basis.floor[k] / basis.insure:.0f} req/s" if insured else "")
+            + f", {how}, capacity {basis.have[i]:.0f} req/s",
+            dict(basis.batch),
         ))
-    suffix = f"+crowd:{insure:g}" if insure > 0 else ""
+    return out
+
+
+def oracle_from(basis: PlanBasis, choice: list[int], how: str, start_up: bool = False) -> OraclePolicy:
+    plan = plan_decisions(basis, choice, how)
+    suffix = f"+crowd:{basis.insure:g}" if basis.insure > 0 else ""
     if start_up:
-        return OraclePolicy(step, tuple(started_early(plan, lead_windows(scenario))), "oracle-startup" + suffix,
-                            start_warm=False)
-    return OraclePolicy(step, tuple(plan), "oracle" + suffix)
+        return OraclePolicy(basis.step, tuple(started_early(plan, lead_windows(basis.scenario))),
+                            "oracle-startup" + suffix, start_warm=False)
+    return OraclePolicy(basis.step, tuple(plan), "oracle" + suffix)
+
+
+def rate_oracle(scenario: Scenario, arrivals: Arrivals, capacity: Capacity, start_up: bool = False,
+                insure: float = 0.0) -> OraclePolicy:
+    """The plan sized by the capacity model alone: each window's peak against Poisson-measured capacity.
+
+    A bound only where arrivals within a window are about Poisson; :func:`autotune.sim.plan.make_oracle`
+    checks and corrects every window on its real arrivals."""
+    basis = plan_basis(scenario, arrivals, capacity, insure)
+    return oracle_from(basis, rate_plan(basis), "modeled", start_up)

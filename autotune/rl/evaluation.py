@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.core.types import Policy
-from autotune.policies.oracle import make_oracle
 from autotune.registry import make_policy, ray_tuned_path
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.sim import kernel as K
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig
+from autotune.sim.plan import make_oracle
 from autotune.sim.run import SimResult, simulate
 from autotune.workload.arrivals import Arrivals, build_arrivals
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from autotune.core.types import Decision
-from autotune.policies.oracle import OraclePolicy, insured_need, lead_windows, make_oracle, started_early
+from autotune.policies.oracle import OraclePolicy, insured_need, lead_windows, started_early
 from autotune.registry import make_policy
 from autotune.scenario import WorkloadSpec, load_scenario
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import SimConfig
+from autotune.sim.plan import make_oracle
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import build_arrivals
 

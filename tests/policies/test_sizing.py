@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autotune.policies.oracle import make_oracle
+from autotune.policies.oracle import rate_oracle
 from autotune.policies.sizing import pooled_capacity
 from autotune.registry import make_policy
 from autotune.scenario import load_scenario
@@ -56,7 +56,7 @@ def test_different_gpus_are_not_pooled_because_the_router_balances_queues_not_la
 def test_oracle_buys_fewer_gpus_on_mixed_large_when_same_gpu_pools_are_pooled() -> None:
     sc = load_scenario("mixed-large")
     arr = build_arrivals(sc, 0)
-    plan = make_oracle(sc, arr, measure_capacity(sc)).plan
+    plan = rate_oracle(sc, arr, measure_capacity(sc)).plan
     peak = max(plan, key=lambda d: (d.replicas["a100"], float(d.reason.split("peak ")[1].split(" ")[0])))
     assert peak.replicas["l4-spot"] == 6 and peak.replicas["a100"] >= 1  # past the spot quota, an A100 is bought
     rule = make_policy("headroom", sc)
