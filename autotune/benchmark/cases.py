@@ -32,6 +32,7 @@ from autotune.paths import ROOT
 from autotune.rl.evaluation import MMPP_PARAMS
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
+from autotune.workload.families import Group
 from autotune.workload.worldcup import CROWD_SCALE, CROWD_WINDOWS
 
 DURATION_S = 3600.0
@@ -39,8 +40,6 @@ TRACE_RATES = (10.0, 100.0, 300.0, 1000.0)
 GENERATOR_RATES = (30.0, 300.0)
 
 Source = Literal["own", "generator", "trace"]
-Group = Literal["synthetic-shapes", "daily", "crowds", "llm", "spiky"]
-GROUPS: tuple[Group, ...] = ("synthetic-shapes", "daily", "crowds", "llm", "spiky")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Each takes (mean req/s, duration s, params, rng) and returns sorted arrival time
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -20,3 +21,7 @@ SAMPLERS: dict[str, Sampler] = {
     "llm-clumped": clumps.sample,
     "worldcup": worldcup.sample,
 }
+
+# The kinds of traffic the benchmark reports by and training can leave out whole.
+Group = Literal["synthetic-shapes", "daily", "crowds", "llm", "spiky"]
+GROUPS: tuple[Group, ...] = ("synthetic-shapes", "daily", "crowds", "llm", "spiky")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from autotune.benchmark.cases import FAMILIES, Family, cases, family_names, group_of
-from autotune.benchmark.cases import GROUPS as GROUP_NAMES
 from autotune.cli_common import add_trace_options, trace_options
 from autotune.errors import InputError
 from autotune.scenario import load_scenario
+from autotune.workload.families import GROUPS as GROUP_NAMES
 
 EXPECTED = {"own": 3, "poisson": 2, "daily": 2, "mmpp": 2, "flash": 2, "ramp": 2, "azure-conv": 4,
             "azure-code": 4, "nasa": 4, "worldcup-daily": 2, "worldcup-crowds": 4, "synthetic-crowds": 2,
