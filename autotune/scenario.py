@@ -83,7 +83,8 @@ class PoolSpec(_Strict):
 
 class WorkloadSpec(_Strict):
     kind: Literal["synthetic", "trace"]
-    generator: Literal["poisson", "daily", "mmpp", "flash", "ramp"] | None = None
+    generator: Literal["poisson", "daily", "mmpp", "flash", "ramp", "crowds", "spiky", "llm-clumped",
+                       "worldcup"] | None = None
     trace: str | None = None
     mean_rate: float | None = Field(default=None, gt=0, description="req/s")
     time_scale: float = Field(default=1.0, gt=0)

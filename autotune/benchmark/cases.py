@@ -1,13 +1,20 @@
 """The held-out cases: one hour of arrivals each, on workloads and seeds no policy trained on.
 
 A case is one ``autotune whatif`` run: the same arrivals (and cluster RNG) for every policy and both oracle
-plans. Each belongs to a *family*, the shape of load it draws from:
+plans. Each belongs to a *family*, the shape of load it draws from, and each family to a *group*, the kind of
+traffic (:data:`GROUPS`), which training can leave out whole (``autotune.rl.workloads``, ``leave_out``):
 
-* ``own``: the scenario's own workload on seeds 0-2 (training uses seeds >= 10,000, validation 5,000+);
-* ``poisson``, ``daily``, ``mmpp``, ``flash``, ``ramp``: the scenario with its generator swapped, at 30 and
-  300 req/s (a scenario's own generator is left out: ``own`` covers it);
-* ``azure-conv``, ``azure-code``: the Azure LLM traces (never trained on), rescaled to 10-1,000 req/s;
-* ``nasa``: day 0 of the NASA HTTP trace (held out of training), a day compressed into an hour.
+* ``synthetic-shapes``: ``own``, the scenario's own workload on seeds 0-2 (training uses seeds >= 10,000,
+  validation 5,000+); ``poisson``, ``daily``, ``mmpp``, ``flash``, ``ramp``: the scenario with its generator
+  swapped, at 30 and 300 req/s (a scenario's own generator is left out: ``own`` covers it);
+* ``daily``: ``nasa``, day 0 of the NASA HTTP trace, and ``worldcup-daily``, day 0 of the WorldCup 98 trace
+  (both held out of training), a day compressed into an hour;
+* ``crowds``: ``worldcup-crowds``, four real hours around the largest match crowd of WorldCup days 53 and 55
+  (held out of training, which uses days 40-52), and ``synthetic-crowds``, crowds drawn from the laws fitted to
+  the WorldCup crowds (``autotune.workload.crowds``);
+* ``llm``: ``azure-conv``, ``azure-code``, the Azure LLM traces rescaled to 10-1,000 req/s, and ``llm-clumped``,
+  their arrivals in clumps sharing a timestamp (``autotune.workload.clumps``); never trained on;
+* ``spiky``: per-second spiky streams (``autotune.workload.spiky``).
 
 The families are data (:data:`FAMILIES`), so adding one, or leaving one out to test generalisation, is a change
 of that table, not of the code that expands it.
@@ -25,6 +32,8 @@ from autotune.paths import ROOT
 from autotune.rl.evaluation import MMPP_PARAMS
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
+from autotune.workload.families import Group
+from autotune.workload.worldcup import CROWD_SCALE, CROWD_WINDOWS
 
 DURATION_S = 3600.0
 TRACE_RATES = (10.0, 100.0, 300.0, 1000.0)
@@ -45,10 +54,18 @@ class Family:
     trace: str | None = None  # relative to the checkout, as typed on a command line
     time_scale: float = 1.0
     label: str | None = None  # the case-name prefix, when it is not the family's name
+    group: Group = "synthetic-shapes"
+    trained: bool = True  # whether training draws from this family (on other seeds or days)
+    generator: str | None = None  # the generator, when it is not the family's name
+    variants: tuple[tuple[str, Mapping[str, float]], ...] = ()  # (case-name suffix, params added): cases each
 
     @property
     def prefix(self) -> str:
         return self.label or self.name
+
+    @property
+    def generator_name(self) -> str:
+        return self.generator or self.name
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -59,11 +76,22 @@ FAMILIES: tuple[Family, ...] = (
     Family("flash", "generator", GENERATOR_RATES, params={"spike_factor": 3.0, "ramp_s": 60.0,
                                                           "spike_duration_s": 300.0}),
     Family("ramp", "generator", GENERATOR_RATES, params={"spread": 0.8}),
-    Family("azure-conv", "trace", TRACE_RATES, trace="traces/azure_llm_conv_2023.csv"),
-    Family("azure-code", "trace", TRACE_RATES, trace="traces/azure_llm_code_2023.csv"),
+    Family("azure-conv", "trace", TRACE_RATES, trace="traces/azure_llm_conv_2023.csv", group="llm", trained=False),
+    Family("azure-code", "trace", TRACE_RATES, trace="traces/azure_llm_code_2023.csv", group="llm", trained=False),
     # The trace is per minute over days: 1/24 puts day 0 into the hour every case lasts.
     Family("nasa", "trace", TRACE_RATES, trace="traces/nasa_http_1995_per_minute.csv", time_scale=1 / 24,
-           label="nasa-day0"),
+           label="nasa-day0", group="daily"),
+    Family("worldcup-daily", "trace", GENERATOR_RATES, trace="traces/worldcup98_per_minute_to_0625.csv",
+           time_scale=1 / 24, label="worldcup-day0", group="daily"),
+    # Four real hours in the case's hour: a match crowd climbs for about two hours (autotune.workload.worldcup).
+    Family("worldcup-crowds", "generator", GENERATOR_RATES, generator="worldcup", group="crowds",
+           variants=tuple((name, {"day": day, "time_scale": CROWD_SCALE}) for name, day in CROWD_WINDOWS.items())),
+    # compress 4: the fitted crowds at the time scale of worldcup-crowds.
+    Family("synthetic-crowds", "generator", GENERATOR_RATES, generator="crowds", params={"compress": 4.0},
+           group="crowds"),
+    Family("llm-clumped", "generator", GENERATOR_RATES, group="llm", trained=False,
+           variants=(("conv", {"code": 0.0}), ("code", {"code": 1.0}))),
+    Family("spiky", "generator", GENERATOR_RATES, group="spiky"),
 )
 
 
@@ -76,6 +104,7 @@ class Case:
     options: TraceOptions | None  # the command line's trace options, for trace families
     args: tuple[str, ...]  # the ``autotune whatif`` arguments (policies aside) that make the same run
     note: str = ""  # what the command line cannot say: a generator swapped into the scenario
+    group: str = "synthetic-shapes"  # the family's group (GROUPS)
 
     @property
     def command(self) -> str:
@@ -102,18 +131,22 @@ class Case:
 
 def _expand(sc: Scenario, fam: Family) -> list[Case]:
     if fam.source == "own":
-        return [Case(f"own-seed{s}", fam.name, sc, s, None, ("--seed", str(s))) for s in fam.seeds]
+        return [Case(f"own-seed{s}", fam.name, sc, s, None, ("--seed", str(s)), group=fam.group) for s in fam.seeds]
     out = []
     if fam.source == "generator":
-        for s in fam.seeds:
-            for rate in fam.rates:
-                spec = WorkloadSpec(kind="synthetic", generator=fam.name, mean_rate=rate,  # type: ignore[arg-type]
-                                    duration_s=DURATION_S, params=dict(fam.params))
-                # whatif has no option to swap the generator: rate and duration are options, the shape is noted.
-                note = f"with the workload's generator {fam.name} {dict(fam.params)}"
-                out.append(Case(f"{fam.prefix}@{rate:g}-seed{s}", fam.name, sc.model_copy(update={"workload": spec}),
-                                s, None, ("--mean-rate", f"{rate:g}", "--duration", f"{DURATION_S:g}", "--seed",
-                                          str(s)), note))
+        for suffix, extra in fam.variants or (("", {}),):
+            prefix = f"{fam.prefix}-{suffix}" if suffix else fam.prefix
+            params = {**fam.params, **extra}
+            for s in fam.seeds:
+                for rate in fam.rates:
+                    spec = WorkloadSpec(kind="synthetic", generator=fam.generator_name,  # type: ignore[arg-type]
+                                        mean_rate=rate, duration_s=DURATION_S, params=params)
+                    # whatif has no option to swap the generator: rate and duration are options, the shape is noted.
+                    note = f"with the workload's generator {fam.generator_name} {params}"
+                    out.append(Case(f"{prefix}@{rate:g}-seed{s}", fam.name,
+                                    sc.model_copy(update={"workload": spec}), s, None,
+                                    ("--mean-rate", f"{rate:g}", "--duration", f"{DURATION_S:g}", "--seed", str(s)),
+                                    note, fam.group))
         return out
     assert fam.trace is not None
     for s in fam.seeds:
@@ -127,12 +160,17 @@ def _expand(sc: Scenario, fam: Family) -> list[Case]:
             if s:
                 args += ["--seed", str(s)]
             name = f"{fam.prefix}@{rate:g}" + (f"-seed{s}" if s else "")
-            out.append(Case(name, fam.name, sc, s, opts, tuple(args)))
+            out.append(Case(name, fam.name, sc, s, opts, tuple(args), group=fam.group))
     return out
 
 
 def family_names() -> list[str]:
     return [f.name for f in FAMILIES]
+
+
+def group_of(family: str, table: Sequence[Family] = FAMILIES) -> str:
+    """The group of the family named ``family``."""
+    return next(f.group for f in table if f.name == family)
 
 
 def cases(sc: Scenario, families: Iterable[str] | None = None,
@@ -146,7 +184,7 @@ def cases(sc: Scenario, families: Iterable[str] | None = None,
     for fam in table:
         if wanted is not None and fam.name not in wanted:
             continue
-        if fam.source == "generator" and fam.name == sc.workload.generator:
+        if fam.source == "generator" and fam.generator_name == sc.workload.generator:
             continue
         out.extend(_expand(sc, fam))
     return out

@@ -5,7 +5,8 @@ their decisions alone. Per case x policy the run records requests, SLO attainmen
 warm-up: the first 5 minutes from the small initial fleet, which no causal policy can help), cost and p99.
 The summary per policy counts the cases it keeps at the SLO target and prices it against ``ray-default``, the
 ``oracle`` (where the oracle keeps the SLO: where it misses, its cost bounds nothing) and ``oracle-startup``
-(the same foresight paying the real start-up delays, where it keeps the SLO).
+(the same foresight paying the real start-up delays, where it keeps the SLO); the same per traffic group of
+the cases (:func:`summarize_by_group`), so a policy trained with a group left out can be read on that group.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotune.benchmark.cases import Case, cases
+from autotune.benchmark.cases import FAMILIES, Case, cases
 from autotune.benchmark.results import GUARDS, HELDOUT_COLUMNS, RESULTS, clean, heldout_stem, write_result
 from autotune.core.types import Decision, Observation, Policy, PolicyState
 from autotune.paths import POLICIES, ROOT
@@ -111,7 +112,8 @@ def run_case(case: Case, policies: Sequence[str], guards: str = "live",
     rows: list[Row] = []
     for label, sim_result, live in zip(labels, res.results, guarded, strict=True):
         s = sim_result.summary()
-        rows.append({"case": case.name, "family": case.family, "policy": label, "requests": int(s["requests"]),
+        rows.append({"case": case.name, "family": case.family, "group": case.group, "policy": label,
+                     "requests": int(s["requests"]),
                      "slo_attainment": float(s["slo_attainment"]),
                      "slo_after_warmup": slo_after(sim_result, WARMUP_S),
                      "cost_usd": float(s["cost_usd"]), "p99_ms": float(s["p99_ms"]), "guarded": bool(live)})
@@ -163,6 +165,29 @@ def summarize(rows: Sequence[Row], target: float) -> dict[str, dict[str, float |
     return out
 
 
+GROUP_KEYS = ("cases", "kept", "kept_after_warmup", "oracle_startup_keeps", "kept_where_oracle_startup_keeps",
+              "cost_usd", "cost_vs_ray_default", "cheaper_than_ray_default")
+
+
+def row_group(r: Row) -> str:
+    """A row's traffic group; rows written before groups were recorded get their family's."""
+    if r.get("group"):
+        return str(r["group"])
+    return next((f.group for f in FAMILIES if f.name == r["family"]), "other")
+
+
+def summarize_by_group(rows: Sequence[Row], target: float) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Per traffic group, per policy: :data:`GROUP_KEYS` of :func:`summarize` over the group's cases."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(row_group(r), []).append(r)
+    order = list(dict.fromkeys(f.group for f in FAMILIES))
+    out = {}
+    for g in sorted(groups, key=lambda g: order.index(g) if g in order else len(order)):
+        out[g] = {p: {k: s[k] for k in GROUP_KEYS if k in s} for p, s in summarize(groups[g], target).items()}
+    return out
+
+
 @dataclass
 class Heldout:
     scenario: Scenario
@@ -182,10 +207,11 @@ class Heldout:
             "scenario": self.scenario.name, "slo_target": self.scenario.slo.target, "guards": self.guards,
             "warmup_s": WARMUP_S, "policies": self.policies, "plans": list(ORACLES), "command": self.command,
             "wall_s": round(self.wall_s, 1), "summary": self.summary(),
+            "by_group": summarize_by_group(self.rows, self.scenario.slo.target),
             # Whether the live guards stood between each policy's decisions and the cluster in this run.
             "guarded": {str(r["policy"]): bool(r.get("guarded", False)) for r in self.rows},
             # --guards none has no whatif option: the command is the guarded run's.
-            "cases": [{"name": c.name, "family": c.family, "command": c.command_with(self.policies)}
+            "cases": [{"name": c.name, "family": c.family, "group": c.group, "command": c.command_with(self.policies)}
                       for c in self.cases],
         })
 

@@ -125,6 +125,23 @@ def heldout_table(doc: Mapping[str, Any]) -> str:
     return _table(head, rows)
 
 
+def group_table(doc: Mapping[str, Any]) -> str:
+    """Per policy and plan, per traffic group: cases kept of the group's, and cost against ray-default."""
+    by_group: Mapping[str, Mapping[str, Any]] = doc["by_group"]
+    sc = doc["scenario"]
+    groups = list(by_group)
+    head = ["policy"] + [f"{g} ({next(iter(by_group[g].values()))['cases']}): kept, cost vs ray-default"
+                         for g in groups]
+    rows = []
+    for p in doc["summary"]:
+        cells = [_label(p, sc)]
+        for g in groups:
+            s = by_group[g].get(p)
+            cells.append("-" if s is None else f"{s['kept']}, {_x(s.get('cost_vs_ray_default'))}")
+        rows.append(cells)
+    return _table(head, rows)
+
+
 def heldout_summary(res: Results) -> str:
     """One line per scenario: the recommended policy, and the shipped one, against ray-default. "Kept" counts
     the cases at the SLO target among those ``oracle-startup`` keeps: the cases a policy facing the same
@@ -307,8 +324,13 @@ def document(res: Results) -> str:
         parts += ["", f"## `{sc}`", "",
                   f"SLO target {h['slo_target']:.1%}. `{h['command']}`: {len(h['cases'])} cases in "
                   f"{h['wall_s']:,.0f} s; `{p['command']}`: {p['wall_s']:,.0f} s more.", "",
-                  "### Held-out cases, per policy", "", heldout_table(h), "",
-                  "### Price breakdown", "", price_table(p)]
+                  "### Held-out cases, per policy", "", heldout_table(h), ""]
+        if h.get("by_group"):  # results written before the cases had groups have none
+            parts += ["### Per traffic group", "",
+                      "The same cases by traffic group (`autotune/benchmark/cases.py`; `llm` is never trained on, "
+                      "a policy trained with `--set leave_out=GROUP` never saw GROUP): cases kept at the SLO "
+                      "target, and cost over the group's cases against ray-default's:", "", group_table(h), ""]
+        parts += ["### Price breakdown", "", price_table(p)]
         if sc in res.noguards:
             g = res.noguards[sc]
             parts += ["", f"With the bounds alone (`{g['command']}`, {g['wall_s']:,.0f} s):", "", heldout_table(g)]

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pandas only where a notebook asks for a frame
 
 RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("default", "mixed", "mixed-large")  # the scenarios the committed results cover
-HELDOUT_COLUMNS = ("case", "family", "policy", "requests", "slo_attainment", "slo_after_warmup", "cost_usd",
-                   "p99_ms")
+HELDOUT_COLUMNS = ("case", "family", "group", "policy", "requests", "slo_attainment", "slo_after_warmup",
+                   "cost_usd", "p99_ms")
 
 
 class MissingResult(FileNotFoundError):
@@ -87,7 +87,7 @@ def read_heldout_rows(scenario: str, guards: str = "live", folder: Path = RESULT
         raise MissingResult(path, heldout_command(scenario, guards))
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    text = ("case", "family", "policy")
+    text = ("case", "family", "group", "policy")
     return [{k: (v if k in text else int(v) if k == "requests" else float(v)) for k, v in r.items()} for r in rows]
 
 

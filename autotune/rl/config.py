@@ -17,6 +17,9 @@ from autotune.scenario import RewardSpec
 
 Selection = Literal["guarded", "score"]
 MixedCapacity = Literal["measured", "added"]
+# The groups of autotune.workload.families.GROUPS (only pydantic is imported here); the llm group has no training
+# family, so leaving it out changes nothing.
+LeaveOut = Literal["synthetic-shapes", "daily", "crowds", "llm", "spiky"]
 
 
 class TrainConfig(BaseModel):
@@ -51,6 +54,8 @@ class TrainConfig(BaseModel):
     selection: Selection = Field("guarded", description="which validated checkpoint ships: 'guarded' (best score "
                                                         "among those keeping the prior's SLO on every validation "
                                                         "episode) or 'score' (best score)")
+    leave_out: LeaveOut | None = Field(None, description="a traffic group no training episode comes from "
+                                                         "(leave one family out); none: every group")
     mixed_capacity: MixedCapacity = Field(
         "measured", description="fleets mixing GPU types: 'measured' capacity or each type's 'added' up (faster "
                                 "where exploration asks about many mixes)")

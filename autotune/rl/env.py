@@ -33,7 +33,7 @@ from autotune.rl.observation import (
     make_context,
     update_state,
 )
-from autotune.rl.workloads import Episode, sample_training_episode
+from autotune.rl.workloads import Episode, check_leave_out, sample_training_episode
 from autotune.scenario import Scenario, load_scenario
 from autotune.sim.capacity import measure_capacity
 from autotune.sim.cluster import ClusterSim, Window
@@ -198,7 +198,8 @@ class RayServeClusterEnv(gym.Env):
     ``scenario`` (name or Scenario), ``randomize``, ``episode_s``,
     ``reward_weights_override``, the decoding (``sizing``, ``crowd_factor``,
     ``burst_guard``, ``guard_calm_s``, ``mixed_capacity``), ``guards`` (None:
-    unguarded) and ``capacity`` (default: measured for the scenario).
+    unguarded), ``capacity`` (default: measured for the scenario) and ``leave_out`` (a traffic group
+    randomized episodes never come from).
     """
 
     metadata = {"render_modes": []}
@@ -207,7 +208,10 @@ class RayServeClusterEnv(gym.Env):
                  episode_s: float | None = None, reward_weights_override: dict[str, float] | None = None,
                  sizing: Sizing = "predictive", crowd_factor: float = CROWD_DEFAULT, burst_guard: float = 0.0,
                  guard_calm_s: float = GUARD_CALM_S, mixed_capacity: str = "measured",
-                 guards: GuardConfig | None = LIVE_GUARDS, capacity: Capacity | None = None) -> None:
+                 guards: GuardConfig | None = LIVE_GUARDS, capacity: Capacity | None = None,
+                 leave_out: str | None = None) -> None:
+        check_leave_out(leave_out)
+        self.leave_out = leave_out
         self.scenario = load_scenario(scenario) if isinstance(scenario, str) else scenario
         if reward_weights_override:
             self.scenario = self.scenario.model_copy(
@@ -236,7 +240,8 @@ class RayServeClusterEnv(gym.Env):
             return Episode(arr, arr.source, float(options.get("time_offset_s", 0.0))), sim_seed
         if self.randomize:
             duration = self.episode_s or self.scenario.training.episode_s
-            return sample_training_episode(self.scenario, self.np_random, duration, self.ctx.day_s), sim_seed
+            return sample_training_episode(self.scenario, self.np_random, duration, self.ctx.day_s,
+                                           self.leave_out), sim_seed
         arr = build_arrivals(self.scenario, sim_seed)
         return Episode(arr, arr.source), sim_seed
 

@@ -87,7 +87,8 @@ def _make_vec_env(scenario: Scenario, config: TrainConfig, episode_s: float, see
     def make(i: int) -> Callable[[], Any]:
         def thunk() -> Any:
             env = Monitor(RayServeClusterEnv(scenario, randomize=True, episode_s=episode_s,
-                                             reward_weights_override=reward, **config.env_options()))
+                                             reward_weights_override=reward, leave_out=config.leave_out,
+                                             **config.env_options()))
             env.reset(seed=seed * 1000 + i)
             return env
         return thunk
@@ -345,8 +346,9 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
         reward_weights=RewardWeights(**reward_weights(sc)),
         decoding=Decoding.trained(cfg, result.ctx.obs_size),
         training_data=TrainingData(
-            generators=list(W.GENERATORS), mean_rate_req_s=scenario.training.mean_rate_range,
-            episode_s=episode_length(scenario, cfg), seeds_from=W.TRAIN_SEED_BASE, traces=list(W.TRAINED_TRACES),
+            generators=W.trained_generators(cfg.leave_out), mean_rate_req_s=scenario.training.mean_rate_range,
+            episode_s=episode_length(scenario, cfg), seeds_from=W.TRAIN_SEED_BASE,
+            traces=W.trained_traces(cfg.leave_out),
             held_out_seeds=W.HELD_OUT_SEEDS, held_out_traces=list(W.HELD_OUT_TRACES)),
         validation_episodes=val,
         learning_curve=[_checkpoint(p) for p in result.curve],

@@ -10,6 +10,7 @@ import numpy as np
 from autotune.errors import InputError
 from autotune.scenario import Scenario, WorkloadSpec
 from autotune.workload import synthetic
+from autotune.workload.families import SAMPLERS
 from autotune.workload.traces import RateTrace, RequestTrace, read_trace
 
 
@@ -60,26 +61,6 @@ def replace_spec(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
     return WorkloadSpec(**{**spec.model_dump(), **changes})
 
 
-def _scale_requests(t: np.ndarray, tok: np.ndarray, factor: float,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Thin (factor < 1) or multiply (factor > 1) a request trace, keeping its shape.
-
-    Each request is kept floor(f) or ceil(f) times (so the expected count is f);
-    extra copies land uniformly between it and the next request, so bursts stay
-    bursts instead of becoming exact duplicates.
-    """
-    base = np.floor(factor)
-    k = (base + (rng.random(t.size) < factor - base)).astype(np.int64)
-    idx = np.repeat(np.arange(t.size), k)
-    first = np.ones(idx.size, dtype=bool)
-    first[1:] = idx[1:] != idx[:-1]
-    mean_gap = (t[-1] - t[0]) / (t.size - 1) if t.size > 1 else 1.0
-    gap = np.diff(t, append=t[-1] + mean_gap) if t.size else t
-    out = t[idx] + np.where(first, 0.0, rng.random(idx.size) * gap[idx])
-    order = np.argsort(out, kind="stable")
-    return out[order], tok[idx][order]
-
-
 def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arrivals:
     trace = read_trace(path)
     if isinstance(trace, RequestTrace):
@@ -92,7 +73,7 @@ def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arr
         t, tok = t[keep], tok[keep]
         factor = spec.rate_scale * (spec.mean_rate * duration / max(t.size, 1) if spec.mean_rate else 1.0)
         if factor != 1.0:
-            t, tok = _scale_requests(t, tok, factor, rng)
+            t, tok = synthetic.scale_requests(t, tok, factor, rng)
             keep = t < duration
             t, tok = t[keep], tok[keep]
         return Arrivals(t, tok.astype(np.float32), float(duration), str(path))
@@ -116,6 +97,15 @@ def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arr
 def _from_generator(spec: WorkloadSpec, rng: np.random.Generator) -> Arrivals:
     assert spec.generator is not None and spec.mean_rate is not None and spec.duration_s is not None
     duration = spec.duration_s
+    if spec.generator in SAMPLERS:
+        # Same scaling as a rate curve: generated in unscaled time, then times multiplied by time_scale.
+        t, tok = SAMPLERS[spec.generator](spec.mean_rate * spec.rate_scale,
+                                          duration / spec.time_scale, spec.params, rng)
+        t = t * spec.time_scale
+        keep = t < duration
+        t = t[keep]
+        tok = synthetic.synthetic_tokens(t.size, spec.params, rng) if tok is None else tok[keep]
+        return Arrivals(t, tok.astype(np.float32), float(duration), f"synthetic:{spec.generator}")
     rates = synthetic.GENERATORS[spec.generator](spec.mean_rate * spec.rate_scale, duration / spec.time_scale,
                                                  spec.params, rng)
     width = synthetic.BIN_S * spec.time_scale

@@ -94,6 +94,26 @@ def spread_counts(counts: np.ndarray, start: np.ndarray, width: np.ndarray, rng:
     return t
 
 
+def scale_requests(t: np.ndarray, tok: np.ndarray, factor: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Thin (factor < 1) or multiply (factor > 1) a request trace, keeping its shape.
+
+    Each request is kept floor(f) or ceil(f) times (so the expected count is f);
+    extra copies land uniformly between it and the next request, so bursts stay
+    bursts instead of becoming exact duplicates.
+    """
+    base = np.floor(factor)
+    k = (base + (rng.random(t.size) < factor - base)).astype(np.int64)
+    idx = np.repeat(np.arange(t.size), k)
+    first = np.ones(idx.size, dtype=bool)
+    first[1:] = idx[1:] != idx[:-1]
+    mean_gap = (t[-1] - t[0]) / (t.size - 1) if t.size > 1 else 1.0
+    gap = np.diff(t, append=t[-1] + mean_gap) if t.size else t
+    out = t[idx] + np.where(first, 0.0, rng.random(idx.size) * gap[idx])
+    order = np.argsort(out, kind="stable")
+    return out[order], tok[idx][order]
+
+
 def synthetic_tokens(n: int, p: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
     median = p.get("tokens_median", 256.0)
     sigma = p.get("tokens_sigma", 0.8)

@@ -23,9 +23,13 @@ COSTS = {
                        "oracle+crowd:3": (1.0, 1.0, 3.3)},
 }
 
+# The fixture's cases are both synthetic shapes; a test moves one to another group by changing this.
+GROUPS: dict[str, str] = {}
+
 
 def _rows(names: list[str]) -> list[dict[str, float | int | str]]:
-    return [{"case": c, "family": c.split("@")[0].split("-")[0], "policy": p, "requests": 1000,
+    return [{"case": c, "family": c.split("@")[0].split("-")[0], "group": GROUPS.get(c, "synthetic-shapes"),
+             "policy": p, "requests": 1000,
              "slo_attainment": slo, "slo_after_warmup": warm, "cost_usd": cost, "p99_ms": 80.0,
              "guarded": p in ("predictive", "predictive+crowd:3", "policies/default.zip")}
             for c in COSTS for p, (slo, warm, cost) in COSTS[c].items() if p in names]

@@ -88,3 +88,18 @@ def test_price_cli_names_a_missing_heldout(tmp_path: Path, capsys: pytest.Captur
     assert _script("price_breakdown").main(["--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "heldout-default.json is missing (run .venv/bin/python bench/heldout.py --scenario default)" in err
+
+
+def test_rows_carry_the_group_and_the_summary_is_per_group(tmp_path: Path, scenario: Scenario) -> None:
+    """Two new-family cases cut to a minute: each row names its case's group, the JSON summarizes each group."""
+    wanted = ("llm-clumped-code@30-seed0", "spiky@30-seed0")
+    todo = [c.cut(60.0) for c in cases(scenario, ["spiky", "llm-clumped"]) if c.name in wanted]
+    assert [c.group for c in todo] == ["llm", "spiky"]  # table order: llm-clumped before spiky
+    result = heldout.run_heldout(scenario, ["ray-default"], case_list=todo)
+    assert {(r["case"], r["group"]) for r in result.rows} == {(c.name, c.group) for c in todo}
+    _, json_path = heldout.write(result, tmp_path)
+    doc = json.loads(json_path.read_text())
+    assert list(doc["by_group"]) == ["llm", "spiky"]
+    assert doc["by_group"]["spiky"]["ray-default"]["cases"] == 1
+    assert {c["group"] for c in doc["cases"]} == {"llm", "spiky"}
+    assert {r["group"] for r in read_heldout_rows("default", folder=tmp_path)} == {"llm", "spiky"}

@@ -90,8 +90,8 @@ def test_unclosed_marker(results: Path, tmp_path: Path) -> None:
 
 def test_loaders(results: Path) -> None:
     df = load_heldout("default", folder=results)
-    assert list(df.columns) == ["case", "family", "policy", "requests", "slo_attainment", "slo_after_warmup",
-                                "cost_usd", "p99_ms"]
+    assert list(df.columns) == ["case", "family", "group", "policy", "requests", "slo_attainment",
+                                "slo_after_warmup", "cost_usd", "p99_ms"]
     assert len(df) == 2 * 6 and set(df["family"]) == {"own", "mmpp"}
     assert len(load_heldout("default", "none", folder=results)) == 12
     pb = load_price_breakdown("default", folder=results).set_index("name")
@@ -116,3 +116,23 @@ def test_demo_table_and_its_verdict(results: Path, tmp_path: Path) -> None:
     assert "| `predictive` | 1,079,531 | 100.00% | 37.6 | 58.7 | $2.22 | 2.76 | 9 |" in new
     assert "| `static` | 1,079,531 | 28.20% | - | - | $1.62 | 2.02 | 0 |" in new
     assert "`cheapest at the 99.0% target: predictive $2.22`" in new
+
+
+def test_per_group_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each group's cases are summarized apart: kept and cost vs ray-default over that group's cases alone."""
+    from tests.benchmark import conftest
+
+    monkeypatch.setitem(conftest.GROUPS, "mmpp@300-seed0", "spiky")
+    folder = tmp_path / "results"
+    conftest.write_fixture(folder, noguards=False)
+    doc = json.loads((folder / "heldout-default.json").read_text())
+    assert list(doc["by_group"]) == ["synthetic-shapes", "spiky"]
+    own, mmpp = doc["by_group"]["synthetic-shapes"], doc["by_group"]["spiky"]
+    assert own["predictive"]["cases"] == 1 and own["predictive"]["cost_vs_ray_default"] == pytest.approx(0.5)
+    assert mmpp["predictive"]["kept"] == 0 and mmpp["predictive"]["cost_vs_ray_default"] == pytest.approx(0.3)
+    assert mmpp["predictive+crowd:3"]["kept"] == 0  # 98.4% against the 99% target
+    table = report.group_table(doc)
+    assert ("| policy | synthetic-shapes (1): kept, cost vs ray-default | spiky (1): kept, cost vs ray-default |"
+            in table)
+    assert "| `predictive` | 1, 0.50x | 0, 0.30x |" in table
+    assert "### Per traffic group" in report.document(report.load(folder, ("default",), ()))
