@@ -70,6 +70,9 @@ class Observation:
     slo_attainment: float
     queued_requests: int
     pools: tuple[PoolObs, ...]
+    # How bursty arrivals were within the window: (slot s, index of dispersion of counts per slot), finest
+    # first (:mod:`autotune.core.burst`); empty when too few slots or arrivals to say.
+    dispersion: tuple[tuple[float, float], ...] = ()
 
     @property
     def arrival_rate(self) -> float:

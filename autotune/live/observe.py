@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from autotune.core import burst
 from autotune.core.types import Observation, PoolObs
 from autotune.live import promtext as pt
 from autotune.live.serve_state import AppState
@@ -83,6 +84,7 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
     ok = [s for s in window if s.scrape is not None and app_seen(s.scrape, app)]
     missing = len(ok) < 2 or ok[-1] is not window[-1]
     nan = math.nan
+    dispersion: tuple[tuple[float, float], ...] = ()
     if missing:
         arrivals = completed = dropped = 0
         p50 = p95 = p99 = slo = nan
@@ -90,6 +92,10 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
         first, last = ok[0].scrape, ok[-1].scrape
         assert first is not None and last is not None
         arrivals, completed, dropped = window_counts(first, last, app)
+        # Counts per sample slot: how bursty arrivals were within the window, at the sample interval.
+        per_slot = [window_counts(a.scrape, b.scrape, app)[0] for a, b in zip(ok, ok[1:])
+                    if a.scrape is not None and b.scrape is not None]
+        dispersion = burst.of_counts(per_slot, (ok[-1].t - ok[0].t) / (len(ok) - 1))
         h = latency_window(first, last, app)
         p50, p95, p99 = (pt.quantile(h, q) for q in (0.5, 0.95, 0.99))
         finished = completed + dropped
@@ -115,5 +121,5 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
         time_s=now, window_s=window_s, arrivals=arrivals, completed=completed, dropped=dropped,
         p50_ms=p50, p95_ms=p95, p99_ms=p99, slo_attainment=slo,
         queued_requests=int(round(queued_total)) if math.isfinite(queued_total) else 0,
-        pools=tuple(pools),
+        pools=tuple(pools), dispersion=dispersion,
     )

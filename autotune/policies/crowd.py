@@ -34,7 +34,7 @@ import statistics
 from dataclasses import dataclass
 
 from autotune.core.types import Decision, Observation, Policy, PolicyState
-from autotune.policies.headroom import HeadroomPolicy, make_headroom
+from autotune.policies.headroom import HeadroomPolicy, dispersion_seen, make_headroom
 from autotune.policies.sizing import Capacity, fill_fleet, pooled_capacity
 from autotune.scenario import Scenario
 
@@ -74,33 +74,35 @@ class CrowdFloor:
         return getattr(self.inner, "first", None)
 
     def initial_state(self) -> PolicyState:
-        return {"inner": self.inner.initial_state(), "rates": []}
+        return {"inner": self.inner.initial_state(), "rates": [], "dispersion": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         decision, inner_state = self.inner.decide(obs, state["inner"])
         rates = (list(state["rates"]) + [obs.arrival_rate])[-self.calm_windows:]
-        new_state = {"inner": inner_state, "rates": rates}
+        seen, d = dispersion_seen(obs, state)
+        rule = self.rule.at(d)
+        new_state = {"inner": inner_state, "rates": rates, "dispersion": seen}
         need = self.factor * calm_load(rates)
         held = {p.name: decision.replicas.get(p.name, p.target) for p in obs.pools}
-        have = pooled_capacity(held, self.rule.totals, self.rule.groups, self.rule.mixed, self.rule.batch)
+        have = pooled_capacity(held, rule.totals, rule.groups, rule.mixed, rule.batch)
         if self.hold and have > need + 1e-6:
-            floor = self.rule.fleet(need, "")
-            cover = pooled_capacity(floor.replicas, self.rule.totals, self.rule.groups, self.rule.mixed,
-                                    self.rule.batch)
+            floor = rule.fleet(need, "")
+            cover = pooled_capacity(floor.replicas, rule.totals, rule.groups, rule.mixed,
+                                    rule.batch)
             if have > cover + 1e-6 and cover >= obs.arrival_rate:
                 why = (f"{decision.reason}; hold the floor: {self.factor:g}x calm {calm_load(rates):.0f} req/s, "
                        f"{cover:.0f} req/s carries the {obs.arrival_rate:.0f} that came -> "
-                       + ", ".join(f"{n}: {floor.replicas[n]}" for n in self.rule.order))
+                       + ", ".join(f"{n}: {floor.replicas[n]}" for n in rule.order))
                 return Decision({**held, **floor.replicas}, why, dict(floor.batch_size)), new_state
         if have >= need - 1e-6:
             return decision, new_state
-        start = {name: held.get(name, 0) for name in self.rule.order}
-        top = {name: max(self.rule.max_replicas[name], start[name]) for name in self.rule.order}
-        grown = fill_fleet([need] * len(self.rule.order), self.rule.order, self.rule.totals, start, top,
-                           self.rule.groups, self.rule.mixed, self.rule.batch)
+        start = {name: held.get(name, 0) for name in rule.order}
+        top = {name: max(rule.max_replicas[name], start[name]) for name in rule.order}
+        grown = fill_fleet([need] * len(rule.order), rule.order, rule.totals, start, top,
+                           rule.groups, rule.mixed, rule.batch)
         replicas = {**held, **grown}
         why = (f"{decision.reason}; crowd floor: {self.factor:g}x calm {calm_load(rates):.0f} req/s = {need:.0f} "
-               f"req/s -> " + ", ".join(f"{n}: {replicas[n]}" for n in self.rule.order if replicas[n] != held[n]))
+               f"req/s -> " + ", ".join(f"{n}: {replicas[n]}" for n in rule.order if replicas[n] != held[n]))
         return Decision(replicas, why, dict(decision.batch_size)), new_state
 
 

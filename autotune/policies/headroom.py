@@ -14,8 +14,10 @@ floor) and the RL ``fill`` action size fleets with this rule's fill.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from autotune.core import burst
 from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.sizing import (
     Capacity,
@@ -30,6 +32,16 @@ from autotune.scenario import Scenario
 
 DEFAULT_HEADROOM = 1.2
 FORECAST_WINDOWS = 3
+DISPERSION_WINDOWS = 6  # a minute of windows: one window's estimate is noisy, a clumped load stays clumped
+BurstFn = Callable[[str, float, float], tuple[float, ...]]  # (pool, dispersion, swing) -> req/s by fleet size
+
+
+def dispersion_seen(obs: Observation, state: PolicyState) -> tuple[list[list[float]], tuple[float, float]]:
+    """The recent windows' (index of dispersion, per-second swing), this one's appended, and the pair to size
+    with: the median of each over the last ``DISPERSION_WINDOWS``."""
+    now = list(burst.shape(obs.dispersion, obs.arrival_rate))
+    seen = [list(x) for x in state.get("dispersion", []) if len(x) == 2][-(DISPERSION_WINDOWS - 1):] + [now]
+    return seen, (burst.smoothed([x[0] for x in seen]), burst.smoothed([x[1] for x in seen]))
 
 
 def forecast(rates: list[float]) -> float:
@@ -56,18 +68,37 @@ class HeadroomPolicy:
     headroom: float = DEFAULT_HEADROOM
     name: str = "headroom"
     mixed: MixFn | None = None  # what fleets that mix GPU types carry (Capacity.mixes)
+    bursty: BurstFn | None = None  # the same curves under bursty arrivals (Capacity.fleet's dispersion)
+    dispersion: tuple[float, float] = (1.0, 0.0)  # the (dispersion, swing) buckets ``totals`` hold for
 
     @property
     def pool(self) -> str:
         return self.order[0]
 
+    def at(self, shape: tuple[float, float]) -> HeadroomPolicy:
+        """The rule sized for arrivals of that (index of dispersion, per-second swing), measured at their
+        buckets (:func:`burst.bucket`, :func:`burst.bucket_swing`)."""
+        d = (burst.bucket(shape[0]), burst.bucket_swing(shape[1]))
+        if self.bursty is None or d == self.dispersion:
+            return self
+        # Fleets mixing GPU types are measured under Poisson arrivals only: under bursts the model stands.
+        return replace(self, totals={name: self.bursty(name, *d) for name in self.totals}, dispersion=d,
+                       mixed=self.mixed if d == (1.0, 0.0) else None)
+
     def initial_state(self) -> PolicyState:
-        return {"rates": []}
+        return {"rates": [], "dispersion": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         rates = (list(state["rates"]) + [obs.arrival_rate])[-FORECAST_WINDOWS:]
+        seen, d = dispersion_seen(obs, state)
         load = forecast(rates)
-        return self.fleet(self.headroom * load, f"{self.headroom:g}x of {load:.0f} req/s"), {"rates": rates}
+        rule = self.at(d)
+        return (rule.fleet(self.headroom * load, f"{self.headroom:g}x of {load:.0f} req/s{rule.burst_note()}"),
+                {"rates": rates, "dispersion": seen})
+
+    def burst_note(self) -> str:
+        d, cv = self.dispersion
+        return (f" at dispersion {d:g}" if d > 1.0 else "") + (f" swing {cv:g}" if cv > 0 else "")
 
     def fleet(self, need: float, why: str) -> Decision:
         """Replicas holding ``need`` req/s of SLO capacity: cheapest pool first, spilling past quotas."""
@@ -90,7 +121,13 @@ def make_headroom(scenario: Scenario, capacity: Capacity, headroom: float = DEFA
     batch = {p.name: max(p.spec.batch_sizes, key=lambda b: caps[p.name][b]) for p in pools}
     usable = [p for p in pools if caps[p.name][batch[p.name]] > 0]
     order = sorted(usable, key=lambda p: p.price_per_hour / caps[p.name][batch[p.name]])
+    by_name = {p.name: p for p in usable}
+
+    def bursty(pool: str, dispersion: float, swing: float) -> tuple[float, ...]:
+        p = by_name[pool]
+        return capacity.fleet(p, batch[pool], fleet_size_limit(scenario, p), dispersion, swing)
+
     return HeadroomPolicy(tuple(p.name for p in order), batch,
                           {p.name: capacity.fleet(p, batch[p.name], fleet_size_limit(scenario, p)) for p in usable},
                           {p.name: p.spec.min_replicas for p in pools}, {p.name: p.spec.max_replicas for p in pools},
-                          gpu_groups(scenario), headroom, name, capacity.mixes())
+                          gpu_groups(scenario), headroom, name, capacity.mixes(), bursty)

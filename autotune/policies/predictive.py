@@ -31,7 +31,7 @@ import numpy as np
 
 from autotune.core.types import Decision, Observation, PolicyState
 from autotune.policies.burst import MAX_RATIO, MEMORY_S
-from autotune.policies.headroom import DEFAULT_HEADROOM, HeadroomPolicy, make_headroom
+from autotune.policies.headroom import DEFAULT_HEADROOM, HeadroomPolicy, dispersion_seen, make_headroom
 from autotune.policies.sizing import Capacity
 from autotune.scenario import Scenario
 
@@ -98,7 +98,7 @@ class PredictivePolicy:
     pool_leads: tuple[int, ...] = ()
 
     def initial_state(self) -> PolicyState:
-        return {"rates": [], "ratios": [], "lead_ratios": {}}
+        return {"rates": [], "ratios": [], "lead_ratios": {}, "dispersion": []}
 
     def decide(self, obs: Observation, state: PolicyState) -> tuple[Decision, PolicyState]:
         leads = self.pool_leads or (self.lead_windows,) * len(self.rule.order)
@@ -106,6 +106,8 @@ class PredictivePolicy:
         ratios = record(rates, state["ratios"], self.fit_windows, self.lead_windows, self.memory_windows)
         others = {str(n): record(rates, state.get("lead_ratios", {}).get(str(n), []), self.fit_windows, n,
                                  self.memory_windows) for n in sorted(set(leads) - {self.lead_windows})}
+        seen, d = dispersion_seen(obs, state)
+        rule = self.rule.at(d)
         sizes, whys = {}, []
         for n in sorted(set(leads)):
             pred = predict(rates, self.fit_windows, n)
@@ -113,18 +115,18 @@ class PredictivePolicy:
             m = margin(kept, self.quantile)
             sizes[n] = self.rule.headroom * m * pred
             whys.append(f"{self.rule.headroom:g}x {m:.2f} (p{100 * self.quantile:g} of {len(kept)} actual/predicted) "
-                        f"x {pred:.0f} req/s predicted over {n} windows = {sizes[n]:.0f} req/s")
-        new_state = {"rates": rates, "ratios": ratios, "lead_ratios": others}
+                        f"x {pred:.0f} req/s predicted over {n} windows = {sizes[n]:.0f} req/s{rule.burst_note()}")
+        new_state = {"rates": rates, "ratios": ratios, "lead_ratios": others, "dispersion": seen}
         if len(sizes) == 1:
-            return self.rule.fleet(sizes[self.lead_windows], whys[0]), new_state
+            return rule.fleet(sizes[self.lead_windows], whys[0]), new_state
         # Each pool takes its count from the fleet sized for its own lead: a pool that starts faster than the
         # cheapest is sized for the load its own, shorter start-up ahead.
-        fleets = {n: self.rule.fleet(size, "") for n, size in sizes.items()}
+        fleets = {n: rule.fleet(size, "") for n, size in sizes.items()}
         replicas = dict(fleets[self.lead_windows].replicas)
         for name, n in zip(self.rule.order, leads, strict=True):
             replicas[name] = fleets[n].replicas[name]
         parts = "; ".join(f"{name}: {replicas[name]} (lead {n})" for name, n in zip(self.rule.order, leads))
-        return Decision(replicas, "; ".join(whys) + "; " + parts, dict(self.rule.batch)), new_state
+        return Decision(replicas, "; ".join(whys) + "; " + parts, dict(rule.batch)), new_state
 
 
 def windows(scenario: Scenario, pool: str) -> tuple[int, int, int]:

@@ -27,8 +27,11 @@ class Capacity(Protocol):
         """Req/s one replica sustains within the SLO in a small group (4 replicas): the RL load unit."""
         ...
 
-    def fleet(self, pool: PoolRuntime, batch: int, up_to: int | None = None) -> tuple[float, ...]:
-        """Req/s n replicas of ``pool`` sustain within the SLO, for n = 0..``up_to`` (default: its quota)."""
+    def fleet(self, pool: PoolRuntime, batch: int, up_to: int | None = None,
+              dispersion: float = 1.0, swing: float = 0.0) -> tuple[float, ...]:
+        """Req/s n replicas of ``pool`` sustain within the SLO, for n = 0..``up_to`` (default: its quota), under
+        arrivals whose counts have index of dispersion ``dispersion`` (1: Poisson) and whose per-second rate
+        swings with coefficient of variation ``swing`` (:mod:`autotune.core.burst`)."""
         ...
 
     def mixes(self) -> MixFn | None:

@@ -45,13 +45,35 @@ def _fixed(spec: PoolSpec, n: int, batch: int) -> PoolSpec:
                                    "preemption_rate_per_hour": 0.0, "spot": False, "batch_size": batch})
 
 
+def probe_times(rate: float, probe_s: float, dispersion: float, rng: np.random.Generator,
+                swing: float = 0.0) -> np.ndarray:
+    """Arrivals at ``rate`` whose counts have index of dispersion ``dispersion``: Poisson at 1, else clumps
+    of geometric size (mean (D + 1) / 2, so E[S^2] / E[S] = D) at Poisson instants; with ``swing`` > 0 the
+    rate of each second is lognormal around ``rate`` with that coefficient of variation."""
+    if dispersion <= 1.0 and swing <= 0:
+        return np.sort(rng.random(rng.poisson(rate * probe_s)) * probe_s)
+    mean = max(1.0, (dispersion + 1.0) / 2.0)
+    seconds = int(np.ceil(probe_s))
+    level = np.ones(seconds)
+    if swing > 0:
+        sigma2 = np.log1p(swing**2)
+        level = rng.lognormal(-sigma2 / 2, np.sqrt(sigma2), seconds)
+    n = rng.poisson(rate * level / mean)
+    starts = np.repeat(np.arange(seconds, dtype=float), n) + rng.random(int(n.sum()))
+    starts = np.sort(starts[starts < probe_s])
+    if mean <= 1.0:
+        return starts
+    return np.repeat(starts, rng.geometric(1.0 / mean, starts.size))
+
+
 def _attainment(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str, int], rate: float, seed: int,
-                salt: int, probe_s: float = PROBE_S) -> float:
-    """SLO attainment of a fixed fleet over ``probe_s`` of Poisson arrivals at ``rate`` req/s in total."""
+                salt: int, probe_s: float = PROBE_S, dispersion: float = 1.0, swing: float = 0.0) -> float:
+    """SLO attainment of a fixed fleet over ``probe_s`` of arrivals at ``rate`` req/s in total, Poisson or,
+    with ``dispersion`` > 1, clumped (:func:`probe_times`)."""
     pools = [p for p in scenario.runtime_pools() if p.name in fleet]
     rng = np.random.default_rng([seed, salt])
-    n = rng.poisson(rate * probe_s)
-    t = np.sort(rng.random(n) * probe_s)
+    t = probe_times(rate, probe_s, dispersion, rng, swing)
+    n = t.size
     tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
     sc = scenario.model_copy(update={"pools": [_fixed(p.spec, fleet[p.name], batch[p.name]) for p in pools],
                                      "control_interval_s": probe_s, "drain_s": 5.0, "max_queued_requests": -1})
@@ -73,7 +95,8 @@ def _highest_rate(attained: Callable[[float], float], hi: float, target: float) 
 
 
 @cache
-def _capacity(scenario_json: str, pool_index: int, batch: int, group: int = GROUP) -> float:
+def _capacity(scenario_json: str, pool_index: int, batch: int, group: int = GROUP, dispersion: float = 1.0,
+              swing: float = 0.0) -> float:
     scenario = Scenario.model_validate_json(scenario_json)
     pool = scenario.runtime_pools()[pool_index]
     slo_s = scenario.slo.latency_ms / 1e3
@@ -81,8 +104,8 @@ def _capacity(scenario_json: str, pool_index: int, batch: int, group: int = GROU
         return 0.0
     hi = batch / (pool.batch_ms(batch, pool.max_tokens / 2) / 1e3)  # saturation throughput
     fleet, batches = {pool.name: group}, {pool.name: batch}
-    return _highest_rate(lambda r: _attainment(scenario, fleet, batches, r * group, seed=7, salt=0xCA9),
-                         hi, scenario.slo.target)
+    return _highest_rate(lambda r: _attainment(scenario, fleet, batches, r * group, seed=7, salt=0xCA9,
+                                               dispersion=dispersion, swing=swing), hi, scenario.slo.target)
 
 
 def slo_capacity(scenario: Scenario, pool: PoolRuntime, batch: int) -> float:
@@ -90,8 +113,11 @@ def slo_capacity(scenario: Scenario, pool: PoolRuntime, batch: int) -> float:
     return _capacity(scenario.model_dump_json(), pool.index, batch)
 
 
-def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int | None = None) -> tuple[float, ...]:
+def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int | None = None,
+                   dispersion: float = 1.0, swing: float = 0.0) -> tuple[float, ...]:
     """Req/s that n replicas of ``pool`` at ``batch`` sustain within the SLO, for n = 0..``up_to``.
+
+    ``dispersion``, ``swing``: under arrivals that bursty (:func:`probe_times`); 1 and 0 are Poisson.
 
     ``up_to`` defaults to the pool's quota; pooled sizing (:func:`pooled_capacity`)
     asks for more, since a replica of a small pool serves in a fleet as large as
@@ -105,7 +131,7 @@ def fleet_capacity(scenario: Scenario, pool: PoolRuntime, batch: int, up_to: int
     # Up to the first probe at or past ``up_to``, so a curve's values do not depend on how far it runs.
     probes = [g for g in PROBE_GROUPS if g < up_to] or [1]
     probes += [g for g in PROBE_GROUPS if g > probes[-1]][:1]
-    per = [_capacity(js, pool.index, batch, g) for g in probes]
+    per = [_capacity(js, pool.index, batch, g, float(dispersion), float(swing)) for g in probes]
     x = np.log2(np.asarray(probes, dtype=float))
     return (0.0,) + tuple(n * float(np.interp(np.log2(n), x, per)) for n in range(1, up_to + 1))
 
@@ -166,8 +192,9 @@ class SimCapacity:
     def replica(self, pool: PoolRuntime, batch: int) -> float:
         return slo_capacity(self.scenario, pool, batch)
 
-    def fleet(self, pool: PoolRuntime, batch: int, up_to: int | None = None) -> tuple[float, ...]:
-        return fleet_capacity(self.scenario, pool, batch, up_to)
+    def fleet(self, pool: PoolRuntime, batch: int, up_to: int | None = None,
+              dispersion: float = 1.0, swing: float = 0.0) -> tuple[float, ...]:
+        return fleet_capacity(self.scenario, pool, batch, up_to, dispersion, swing)
 
     def mixes(self) -> MixedFleets | None:
         """Fleets mixing GPU types measured, where the scenario has more than one GPU type."""

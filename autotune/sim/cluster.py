@@ -9,10 +9,11 @@ Python, because they change only at decisions and lifecycle edges.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from autotune.core import burst
 from autotune.core.types import Decision, Observation, PoolObs
 from autotune.scenario import PoolRuntime, Scenario
 from autotune.sim import kernel as K
@@ -285,6 +286,7 @@ class ClusterSim:
                                      self.scenario.slo.latency_ms, self._lat_buf)
         lat = self._lat_buf[: hi - lo].copy()
         arrivals = int(self.g[K.NEXT_ARR]) - self._arr_mark
+        dispersion = burst.of_times(self.arr_t[self._arr_mark:int(self.g[K.NEXT_ARR])], t0, t1)
         dropped = int(self.g[K.DROP_N]) - self._drop_mark
         self._done_mark = int(self.g[K.DONE_N])
         self._arr_mark = int(self.g[K.NEXT_ARR])
@@ -293,7 +295,7 @@ class ClusterSim:
                                if self.acc[p.index, K.BATCHES] else 0.0) for p in self.pools}
         cost = sum(n.billed_s(t0, t1) * self.pools[n.pool].price_per_hour for n in self.nodes) / 3600.0
         w = Window(t0, t1, arrivals, hi - lo, dropped, lat, self.counts(), self.batch_sizes(), mean_batch, cost)
-        w.obs = self._observe(w, on_time)
+        w.obs = replace(self._observe(w, on_time), dispersion=dispersion)
         self.windows.append(w)
         return w
 

@@ -79,3 +79,20 @@ def test_missing_or_stale_metrics_give_nan_not_zero() -> None:
     never = build_observation(sc, APP, st, [Sample(0, {}), Sample(5, {})], 5.0, 5.0)
     assert not never.is_finite()
     assert stale.pool("l4").running == st.deployments["l4"].running  # replica counts still come from REST
+
+
+def test_dispersion_of_arrivals_per_sample_slot() -> None:
+    sc = load_scenario("live-demo")
+    hist = {"500": 0, "+Inf": 0}
+
+    def window(counts: list[int]) -> list[Sample]:
+        total = [100 + sum(counts[:i]) for i in range(len(counts) + 1)]
+        return [Sample(2.0 * i, _scrape(c, 0, 0, 0, 0, hist)) for i, c in enumerate(total)]
+
+    steady = build_observation(sc, APP, _state(), window([20, 20, 20, 20, 20]), 10.0, 10.0)
+    clumped = build_observation(sc, APP, _state(), window([0, 60, 0, 40, 0]), 10.0, 10.0)
+    assert steady.arrivals == clumped.arrivals == 100
+    assert steady.dispersion == ((2.0, 0.0),)
+    # counts 0, 60, 0, 40, 0: variance 800 over mean 20
+    assert clumped.dispersion == ((2.0, 40.0),)
+    assert build_observation(sc, APP, _state(), window([20, 20]), 10.0, 10.0).dispersion == ()  # too few slots
