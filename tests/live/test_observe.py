@@ -79,3 +79,30 @@ def test_missing_or_stale_metrics_give_nan_not_zero() -> None:
     never = build_observation(sc, APP, st, [Sample(0, {}), Sample(5, {})], 5.0, 5.0)
     assert not never.is_finite()
     assert stale.pool("l4").running == st.deployments["l4"].running  # replica counts still come from REST
+
+
+def test_rejected_requests_are_dropped_clients_that_gave_up_timed_out_and_the_cap_is_read_back() -> None:
+    sc = load_scenario("live-demo")
+
+    def scrape(ok: float, rejected: float, timeout: float, gone: float) -> pt.Scrape:
+        text = "\n".join([
+            f'ray_serve_num_router_requests_total{{application="{APP}",deployment="router",handle="h"}} '
+            f'{ok + rejected + timeout + gone}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="200"}} {ok}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="503"}} {rejected}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="408"}} {timeout}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="499"}} {gone}',
+            f'ray_serve_http_request_latency_ms_bucket{{application="{APP}",status_code="200",le="+Inf"}} {ok}',
+            f'ray_serve_http_request_latency_ms_count{{application="{APP}",status_code="200"}} {ok}',
+        ])
+        return pt.parse_prometheus(text)
+
+    details = json.loads((DATA / "serve_details.json").read_text())
+    details["applications"][APP]["deployments"]["l4"]["deployment_config"]["max_queued_requests"] = 24
+    st = app_state(details, APP)
+    assert st is not None and st.deployments["l4"].max_queued == 24
+    obs = build_observation(sc, APP, st, [Sample(0, scrape(10, 0, 0, 0)), Sample(5, scrape(60, 30, 5, 2))],
+                            5.0, 5.0)
+    assert (obs.arrivals, obs.completed, obs.dropped, obs.timed_out) == (87, 50, 30, 7)
+    assert obs.pool("l4").max_queued == 24
+    assert _state().deployments["l4"].max_queued == -1  # Serve's default, as the REST answer gives it
