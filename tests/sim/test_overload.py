@@ -161,3 +161,15 @@ def test_scenario_queue_caps_validate_and_inherit(default_scenario):
         tweak(default_scenario, {"max_queued_requests": 0})
     with pytest.raises(ValueError):
         tweak(default_scenario, max_queued_requests=-2)
+
+
+def test_shed_suffix_in_the_policy_grammar(default_scenario, sizing):
+    from autotune.errors import InputError
+    from autotune.whatif import insurance
+
+    cap_obj = sizing[0]
+    with pytest.raises(InputError, match="POLICY\\+shed"):
+        make_policy("+shed", default_scenario, cap_obj)
+    pol = make_policy("hpa+crowd:3+shed", default_scenario, cap_obj)
+    assert pol.name == "hpa+crowd:3+shed"
+    assert insurance(["hpa+crowd:3+shed"]) == 3.0  # +crowd:K under +shed still brings the insured oracle
