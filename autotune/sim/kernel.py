@@ -131,7 +131,7 @@ def _rq_add(delta, t, g, gf):
     g[RQ_LEN] += delta
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")  # not inlined: called only with a timeout set, it stays off the hot loop
 def _expire(t, route_t, status, g, gf):
     """Requests at the head of the router queue whose client timeout passed before ``t`` leave it."""
     to = gf[CLIENT_TO]
