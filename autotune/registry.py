@@ -18,6 +18,7 @@ from autotune.policies.burst import make_burst
 from autotune.policies.crowd import split_floor, with_crowd_floor
 from autotune.policies.headroom import DEFAULT_HEADROOM, make_headroom
 from autotune.policies.hpa import HPAPolicy
+from autotune.policies.overload import split_shed, with_queue_caps
 from autotune.policies.predictive import make_predictive
 from autotune.policies.ray_default import RayDefaultPolicy
 from autotune.policies.sizing import Capacity
@@ -67,9 +68,15 @@ def _ray_tuned(scenario: Scenario) -> RayDefaultPolicy:
 def make_policy(spec: str, scenario: Scenario, capacity: Capacity | None = None) -> Policy:
     """A policy by name: static[:fleet], ray-default, ray-tuned, hpa, headroom/burst/predictive[:M], or a zip;
     any of them with ``+crowd:K`` holds at least the fleet a K x surge of the calm load needs, and with
-    ``+hold:K`` that fleet and no more while it carries the load that came."""
+    ``+hold:K`` that fleet and no more while it carries the load that came; with ``+shed`` (written last) every
+    pool's queue cap follows its running replicas, so that what it queues is served within the SLO."""
     if capacity is None:
         capacity = measure_capacity(scenario)
+    inner, shed = split_shed(spec)
+    if shed:
+        if not inner:
+            raise InputError("command line", "--policy", f"bad queue shedding {spec!r} (POLICY+shed)")
+        return with_queue_caps(make_policy(inner, scenario, capacity), scenario, capacity, spec)
     inner, mark, factor = split_floor(spec)
     if mark:
         try:

@@ -44,6 +44,12 @@ class SLO(_Strict):
     target: float = Field(gt=0, le=1, description="Fraction of requests that must be on time")
 
 
+def _check_queue_cap(v: int | None) -> int | None:
+    if v is not None and v < 1 and v != -1:
+        raise ValueError("max_queued_requests must be -1 (no limit) or a positive integer, as in Ray Serve")
+    return v
+
+
 class PoolSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     instance: str
@@ -55,6 +61,9 @@ class PoolSpec(_Strict):
     batch_size: int = Field(ge=1, description="Initial max_batch_size")
     batch_wait_timeout_s: float = Field(ge=0)
     max_ongoing_requests: int = Field(ge=1)
+    max_queued_requests: int | None = Field(default=None, description="Requests the deployment's handle "
+                                            "queues before rejecting (503); -1: unbounded; default: the "
+                                            "scenario's max_queued_requests")
     preemption_rate_per_hour: float = Field(default=0.0, ge=0, description="Spot only")
     provision_s: float | None = Field(default=None, ge=0, description="Node provisioning delay; default: the "
                                       "instance catalog's (0 where the GPUs are already up, as on a local cluster)")
@@ -63,6 +72,7 @@ class PoolSpec(_Strict):
     def _check(self) -> PoolSpec:
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas is above max_replicas")
+        _check_queue_cap(self.max_queued_requests)
         init = self.initial
         if not self.min_replicas <= init <= self.max_replicas:
             raise ValueError("initial_replicas is outside [min_replicas, max_replicas]")
@@ -151,7 +161,11 @@ class Scenario(_Strict):
     control_interval_s: float = Field(default=10.0, gt=0)
     pools: list[PoolSpec] = Field(min_length=1)
     workload: WorkloadSpec
-    max_queued_requests: int = Field(default=-1, ge=-1, description="-1: unbounded (Ray's default)")
+    max_queued_requests: int = Field(default=-1, description="Every pool's max_queued_requests unless it sets "
+                                     "its own; -1: unbounded (Ray's default)")
+    client_timeout_s: float | None = Field(default=None, gt=0, description="A client gives up on a request "
+                                           "still queued at the router this long after sending it; "
+                                           "None: clients wait")
     proxy_overhead_ms: float = Field(default=1.0, ge=0, description="HTTP proxy and handle time per request "
                                      "before routing (an estimate: about 1 ms per request on Ray Serve's proxy)")
     node_idle_timeout_s: float = Field(default=60.0, ge=0, description="Ray autoscaler idle node timeout")
@@ -168,7 +182,12 @@ class Scenario(_Strict):
         names = [p.name for p in self.pools]
         if len(set(names)) != len(names):
             raise ValueError("pool names must be unique")
+        _check_queue_cap(self.max_queued_requests)
         return self
+
+    def pool_max_queued(self, pool: PoolSpec) -> int:
+        """The pool's queue cap as deployed: its own, else the scenario's."""
+        return self.max_queued_requests if pool.max_queued_requests is None else pool.max_queued_requests
 
     def runtime_pools(self) -> list[PoolRuntime]:
         return [_runtime_pool(self, p) for p in self.pools]

@@ -180,10 +180,11 @@ def insurance(policies: Sequence[str]) -> float:
     """The largest K of the ``POLICY+crowd:K`` or ``POLICY+hold:K`` asked for (0 if none): the surge the insured
     oracle holds."""
     from autotune.policies.crowd import split_floor
+    from autotune.policies.overload import split_shed
 
     ks = []
     for spec in policies:
-        _, mark, k = split_floor(spec)
+        _, mark, k = split_floor(split_shed(spec)[0])
         try:
             ks.append(float(k) if mark else 0.0)
         except ValueError:

@@ -50,10 +50,12 @@ LIVE_GUARDS = GuardConfig()  # what ``autotune control`` applies by default
 
 
 def clamp_to_bounds(decision: Decision, pools: Sequence[PoolSpec]) -> Guarded:
-    """Replicas within [min_replicas, max_replicas]; batch sizes from the allowed list; unknown pools dropped."""
+    """Replicas within [min_replicas, max_replicas]; batch sizes from the allowed list; queue caps -1 (no
+    limit) or positive, as Ray Serve accepts them; unknown pools dropped."""
     notes: list[str] = []
     replicas = dict(decision.replicas)
     batch = dict(decision.batch_size)
+    queued = dict(decision.max_queued)
     for p in pools:
         if p.name in replicas:
             want = int(replicas[p.name])
@@ -66,13 +68,21 @@ def clamp_to_bounds(decision: Decision, pools: Sequence[PoolSpec]) -> Guarded:
             got = min(p.batch_sizes, key=lambda b: (abs(b - want), b))
             notes.append(f"{p.name}: batch {want} -> {got} (allowed {p.batch_sizes})")
             batch[p.name] = got
+        if p.name in queued:
+            want = int(queued[p.name])
+            got = -1 if want < 0 else max(want, 1)
+            if got != want:
+                notes.append(f"{p.name}: max_queued {want} -> {got} (-1 or at least 1)")
+            queued[p.name] = got
     known = {p.name for p in pools}
     for name in sorted(set(replicas) - known):
         notes.append(f"{name}: unknown pool ignored")
         del replicas[name]
     for name in set(batch) - known:
         del batch[name]
-    return Guarded(replace(decision, replicas=replicas, batch_size=batch), tuple(notes))
+    for name in set(queued) - known:
+        del queued[name]
+    return Guarded(replace(decision, replicas=replicas, batch_size=batch, max_queued=queued), tuple(notes))
 
 
 def _with(decision: Decision, replicas: dict[str, int]) -> Decision:

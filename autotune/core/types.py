@@ -41,6 +41,8 @@ class PoolObs:
     # The replica count the deployment is asked to hold; Serve's ``target_num_replicas`` live, where
     # replicas it has not created yet are in no state. None: running + starting + pending.
     target_replicas: int | None = None
+    # The deployment's ``max_queued_requests`` (-1: unbounded).
+    max_queued: int = -1
 
     @property
     def target(self) -> int:
@@ -62,7 +64,7 @@ class Observation:
     window_s: float
     arrivals: int
     completed: int
-    dropped: int
+    dropped: int  # answered with an error or not at all: rejected at a queue cap (503), killed with a replica
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -70,6 +72,7 @@ class Observation:
     slo_attainment: float
     queued_requests: int
     pools: tuple[PoolObs, ...]
+    timed_out: int = 0  # abandoned by their client while still queued
     # How bursty arrivals were within the window: (slot s, index of dispersion of counts per slot), finest
     # first (:mod:`autotune.core.burst`); empty when too few slots or arrivals to say.
     dispersion: tuple[tuple[float, float], ...] = ()
@@ -94,16 +97,18 @@ class Observation:
 
 @dataclass(frozen=True)
 class Decision:
-    """Target replicas (and optionally batch size) per pool, with the reason.
+    """Target replicas (and optionally batch size and queue cap) per pool, with the reason.
 
     ``replicas`` maps every pool the policy decides for to a target count of
     non-draining replicas; a pool it leaves out keeps its target. ``batch_size``
-    likewise lists only the pools whose batch size should change.
+    likewise lists only the pools whose batch size should change, and
+    ``max_queued`` those whose ``max_queued_requests`` should (-1: unbounded).
     """
 
     replicas: Mapping[str, int]
     reason: str
     batch_size: Mapping[str, int] = field(default_factory=dict)
+    max_queued: Mapping[str, int] = field(default_factory=dict)
 
 
 class Policy(Protocol):

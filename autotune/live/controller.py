@@ -54,11 +54,13 @@ def _clean(x: Any) -> Any:
 def obs_record(obs: Observation) -> dict[str, Any]:
     return {
         "arrivals": obs.arrivals, "rate": round(obs.arrival_rate, 3), "completed": obs.completed,
-        "dropped": obs.dropped, "p50_ms": obs.p50_ms, "p99_ms": obs.p99_ms, "slo_attainment": obs.slo_attainment,
+        "dropped": obs.dropped, "timed_out": obs.timed_out, "p50_ms": obs.p50_ms, "p99_ms": obs.p99_ms,
+        "slo_attainment": obs.slo_attainment,
         "pools": {p.name: {"running": p.running, "starting": p.starting, "pending": p.pending,
                            "draining": p.draining, "batch_size": p.batch_size,
                            "ongoing": p.ongoing_requests, "queued": p.queued_requests,
-                           "preemptions": p.preemptions, "unplaceable": p.unplaceable} for p in obs.pools},
+                           "preemptions": p.preemptions, "unplaceable": p.unplaceable,
+                           "max_queued": p.max_queued} for p in obs.pools},
     }
 
 
@@ -129,8 +131,7 @@ class Controller:
         if not done.held:
             self._save(now, obs.time_s, rec)
         rec.update(observation=obs_record(obs), reason=done.decision.reason,
-                   decision={"replicas": dict(done.decision.replicas), "batch_size": dict(done.decision.batch_size)},
-                   applied={"replicas": dict(done.applied.replicas), "batch_size": dict(done.applied.batch_size)},
+                   decision=_decision_record(done.decision), applied=_decision_record(done.applied),
                    guards=list(done.notes) + list(seen.notes))
         try:
             rec["actions"] = self.actuator.apply(done.applied, seen.state)
@@ -199,6 +200,13 @@ def probe_policy(policy: Policy, scenario: Scenario) -> None:
     except Exception as e:  # noqa: BLE001 - any failure here is the policy's unfitness for the scenario
         raise InputError("command line", "--policy",
                          f"{policy.name} cannot decide for scenario {scenario.name}: {e}") from None
+
+
+def _decision_record(d: Decision) -> dict[str, Any]:
+    rec: dict[str, Any] = {"replicas": dict(d.replicas), "batch_size": dict(d.batch_size)}
+    if d.max_queued:
+        rec["max_queued"] = dict(d.max_queued)
+    return rec
 
 
 def _iso(t: float) -> str:

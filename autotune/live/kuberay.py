@@ -1,4 +1,4 @@
-"""Act through KubeRay: patch a RayService's ``serveConfigV2`` (replicas and ``user_config``).
+"""Act through KubeRay: patch a RayService's ``serveConfigV2`` (replicas, ``user_config``, ``max_queued_requests``).
 
 On Kubernetes the RayService is the source of truth: a replica count set
 through Serve's API would be undone at KubeRay's next reconcile. So the
@@ -26,7 +26,7 @@ GROUP, VERSION, PLURAL = "ray.io", "v1", "rayservices"
 
 
 def edit_serve_config(serve_config: str, app: str, replicas: dict[str, int],
-                      batch_size: dict[str, int]) -> str:
+                      batch_size: dict[str, int], max_queued: dict[str, int] | None = None) -> str:
     """``serveConfigV2`` with the app's deployments changed (pure)."""
     doc = yaml.safe_load(serve_config) or {}
     apps = doc.get("applications") or []
@@ -48,6 +48,8 @@ def edit_serve_config(serve_config: str, app: str, replicas: dict[str, int],
     for name, b in batch_size.items():
         d = dep(name)
         d["user_config"] = {**(d.get("user_config") or {}), "max_batch_size": int(b)}
+    for name, q in (max_queued or {}).items():
+        dep(name)["max_queued_requests"] = int(q)
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -80,9 +82,10 @@ class KubeRayActuator:
             return []
         replicas = {k: n for k, (_, n) in p.replicas.items()}
         batch = {k: b for k, (_, b) in p.batch_size.items()}
+        queued = {k: q for k, (_, q) in p.max_queued.items()}
         for attempt in range(2):
             obj = self.get()
-            new = edit_serve_config(obj["spec"].get("serveConfigV2", ""), self.app, replicas, batch)
+            new = edit_serve_config(obj["spec"].get("serveConfigV2", ""), self.app, replicas, batch, queued)
             body = {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
                     "spec": {"serveConfigV2": new}}
             try:

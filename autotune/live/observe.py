@@ -27,6 +27,9 @@ HTTP_LATENCY = "ray_serve_http_request_latency_ms"
 ONGOING_AT_REPLICAS = "ray_serve_num_ongoing_requests_at_replicas"
 QUEUED_AT_HANDLES = "ray_serve_deployment_queued_queries"
 INGRESS = "router"
+# HTTP codes of requests whose client gave up: Serve's request_timeout_s (408) and a disconnected client (499).
+# Every other failure counts as dropped; a request rejected at a queue cap is a 503 (or 429 if so configured).
+GAVE_UP_CODES = ("408", "499")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,15 @@ def window_counts(before: pt.Scrape, after: pt.Scrape, app: str) -> tuple[int, i
     return round(arrivals), round(ok), round(max(0.0, all_http - ok))
 
 
+def gave_up_count(before: pt.Scrape, after: pt.Scrape, app: str) -> int:
+    """Requests between two scrapes whose client timed out or went away (a subset of the failed ones)."""
+    n = 0.0
+    for code in GAVE_UP_CODES:
+        m = {"application": app, "status_code": code}
+        n += pt.counter_delta(pt.total(before, HTTP_REQUESTS, m), pt.total(after, HTTP_REQUESTS, m))
+    return round(n)
+
+
 def latency_window(before: pt.Scrape, after: pt.Scrape, app: str) -> pt.Histogram:
     m = {"application": app, "status_code": "200"}
     return pt.histogram_delta(pt.histogram(before, HTTP_LATENCY, m), pt.histogram(after, HTTP_LATENCY, m))
@@ -84,6 +96,7 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
     ok = [s for s in window if s.scrape is not None and app_seen(s.scrape, app)]
     missing = len(ok) < 2 or ok[-1] is not window[-1]
     nan = math.nan
+    timed_out = 0
     dispersion: tuple[tuple[float, float], ...] = ()
     if missing:
         arrivals = completed = dropped = 0
@@ -91,14 +104,16 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
     else:
         first, last = ok[0].scrape, ok[-1].scrape
         assert first is not None and last is not None
-        arrivals, completed, dropped = window_counts(first, last, app)
+        arrivals, completed, failed = window_counts(first, last, app)
+        timed_out = min(failed, gave_up_count(first, last, app))
+        dropped = failed - timed_out
         # Counts per sample slot: how bursty arrivals were within the window, at the sample interval.
         per_slot = [window_counts(a.scrape, b.scrape, app)[0] for a, b in zip(ok, ok[1:])
                     if a.scrape is not None and b.scrape is not None]
         dispersion = burst.of_counts(per_slot, (ok[-1].t - ok[0].t) / (len(ok) - 1))
         h = latency_window(first, last, app)
         p50, p95, p99 = (pt.quantile(h, q) for q in (0.5, 0.95, 0.99))
-        finished = completed + dropped
+        finished = completed + failed
         within = pt.fraction_at_most(h, sc.slo.latency_ms)
         slo = within * completed / finished if finished and math.isfinite(within) else nan
     pools = []
@@ -115,11 +130,12 @@ def build_observation(sc: Scenario, app: str, state: AppState, window: Sequence[
             preemptions=(preemptions or {}).get(spec.name, 0),
             unplaceable=(unplaceable or {}).get(spec.name, 0),
             target_replicas=d.target if d else 0,
+            max_queued=d.max_queued if d else -1,
         ))
     queued_total = sum(p.queued_requests for p in pools)
     return Observation(
         time_s=now, window_s=window_s, arrivals=arrivals, completed=completed, dropped=dropped,
-        p50_ms=p50, p95_ms=p95, p99_ms=p99, slo_attainment=slo,
+        timed_out=timed_out, p50_ms=p50, p95_ms=p95, p99_ms=p99, slo_attainment=slo,
         queued_requests=int(round(queued_total)) if math.isfinite(queued_total) else 0,
         pools=tuple(pools), dispersion=dispersion,
     )

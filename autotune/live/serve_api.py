@@ -28,11 +28,13 @@ class ServeAPI:
         self.http.request("POST", url, json={"target_num_replicas": int(replicas)})
 
     def update_deployments(self, app: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
-        """Declarative update of some deployments' fields (``user_config``, ``num_replicas``).
+        """Declarative update of some deployments' fields (``user_config``, ``num_replicas``,
+        ``max_queued_requests``).
 
         ``PUT /api/serve/applications/`` replaces every application, so the
-        others are sent back as deployed. ``user_config`` and ``num_replicas``
-        are lightweight updates: Serve calls ``reconfigure`` in place.
+        others are sent back as deployed. All three are lightweight updates:
+        Serve calls ``reconfigure`` in place for ``user_config``, and pushes a
+        new ``max_queued_requests`` to the deployment's handles; no replica restarts.
         """
         details = self.details()
         apps = details.get("applications") or {}

@@ -74,6 +74,8 @@ def render(sc: Scenario, app_name: str | None = None, mode: Mode = "external", t
             "ray_actor_options": actor_options(p, use_accelerator_type),
             "user_config": user_config(p, time_factor=time_factor),
         }
+        if sc.pool_max_queued(p) != -1:  # -1 is Serve's default: left out, as a hand-written config would
+            d["max_queued_requests"] = sc.pool_max_queued(p)
         if mode == "external":
             # Serve's config schema wants num_replicas >= 1; a pool meant to
             # start empty is scaled to 0 by the controller's first decision.

@@ -30,6 +30,7 @@ class DeploymentState:
     status: str
     message: str
     pending_ids: tuple[str, ...] = ()  # replica ids of the pending ones (how long each waits is the observer's)
+    max_queued: int = -1  # the deployment's max_queued_requests (-1: unbounded, Serve's default)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def deployment_state(name: str, d: Mapping[str, Any]) -> DeploymentState:
         batch_size=int(batch) if batch is not None else None, user_config=dict(uc), pids=tuple(sorted(pids)),
         dead_replicas=dead, status=str(d.get("status", "")), message=str(d.get("message", "")),
         pending_ids=tuple(waiting),
+        max_queued=int(cfg.get("max_queued_requests", -1)),
     )
 
 

@@ -298,8 +298,8 @@ class RayServeClusterEnv(gym.Env):
 
     def _counts(self, w: Window) -> dict[str, float]:
         on_time = int(np.sum(w.latency_ms <= self.scenario.slo.latency_ms))
-        return {"cost_usd": w.cost_usd, "on_time": on_time, "missed": int(w.latency_ms.size - on_time + w.dropped),
-                "arrivals": w.arrivals}
+        missed = w.latency_ms.size - on_time + w.dropped + w.timed_out  # a request its client gave up on is missed
+        return {"cost_usd": w.cost_usd, "on_time": on_time, "missed": int(missed), "arrivals": w.arrivals}
 
     def _features(self) -> np.ndarray:
         assert self._obs is not None

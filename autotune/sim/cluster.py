@@ -61,7 +61,7 @@ class Window:
     t1: float
     arrivals: int
     completed: int
-    dropped: int
+    dropped: int  # lost without an answer: rejected at the queue cap, or killed with a spot replica
     latency_ms: np.ndarray
     replicas: dict[str, dict[str, int]]
     batch_size: dict[str, int]
@@ -72,6 +72,10 @@ class Window:
     applied: Decision | None = None
     guard_notes: tuple[str, ...] = ()  # what the guards changed between decision and applied
     changed: bool = False
+    rejected: int = 0  # of ``dropped``: turned away at the queue cap (Serve's fast 503)
+    timed_out: int = 0  # abandoned by their client while queued at the router
+    late: int = 0  # completed, over the SLO
+    max_queued: dict[str, int] | None = None  # each pool's queue cap in the window (-1: unbounded)
 
 
 @dataclass
@@ -108,19 +112,25 @@ class ClusterSim:
                                 p.noise_sigma, p.max_tokens]
             self.pi[p.index, K.BATCH] = p.spec.batch_size
             self.pi[p.index, K.MAX_ONGOING] = p.spec.max_ongoing_requests
+        self.max_queued = {p.name: scenario.pool_max_queued(p.spec) for p in self.pools}
         self.acc = np.zeros((P, K.NACC))
         self.g = np.zeros(K.NG, dtype=np.int64)
         self.g[K.GIDX] = -1
-        self.g[K.MAX_QUEUED] = scenario.max_queued_requests
+        self._set_queue_cap()
         self.krng = np.array([self.rng.integers(1, 2**63, dtype=np.uint64)], dtype=np.uint64)
         slots = sum(p.spec.max_replicas for p in self.pools) * 2 + self.config.extra_slots
         self._alloc_slots(slots)
+        timeout = scenario.client_timeout_s
+        # The kernel times a request's wait from the router; the client's clock started at the proxy.
+        self.gf[K.CLIENT_TO] = np.inf if timeout is None else max(0.0, timeout - scenario.proxy_overhead_ms / 1e3)
         self.nodes: list[Node] = []
         self.replica_pool: list[int] = []  # replica id -> pool index; ids are never reused
         self.slot_node: dict[int, Node] = {}
         self.windows: list[Window] = []
         self._done_mark = 0
         self._drop_mark = 0
+        self._reject_mark = 0
+        self._timeout_mark = 0
         self._arr_mark = 0
         self._preemptions = np.zeros(P, dtype=np.int64)
         self._lat_buf = np.empty(4096, dtype=np.float32)
@@ -140,7 +150,7 @@ class ClusterSim:
         fbuf = np.zeros((n, qcap), dtype=np.int64)  # sizes of closed batches waiting for the GPU
         run = np.zeros(n, dtype=np.int64)
         gf = np.full(K.NGF + n, np.inf)
-        gf[: K.NGF] = [np.inf, 0.0, 0.0]
+        gf[: K.NGF] = [np.inf, 0.0, 0.0, np.inf]
         if hasattr(self, "rf"):
             m = self.rf.shape[0]
             rf[:m], ri[:m], qbuf[:m], bbuf[:m], run[:m] = self.rf, self.ri, self.qbuf, self.bbuf, self.run
@@ -184,7 +194,7 @@ class ClusterSim:
             K.start_replica(slot, len(self.replica_pool) - 1, self.now, p.index, max(node.ready_s, self.now), load,
                             node.warn_s, node.kill_s, self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf,
                             self.fbuf, self.tokens, self.start_t, self.status, self.acc, self.run, self.g, self.gf,
-                            self.krng)
+                            self.krng, self.route_t)
 
     def _scale_down(self, p: PoolRuntime, k: int) -> None:
         st = self.ri[:, K.STATE]
@@ -235,6 +245,19 @@ class ClusterSim:
     def targets(self) -> dict[str, int]:
         return {name: c["pending"] + c["starting"] + c["running"] for name, c in self.counts().items()}
 
+    def _set_queue_cap(self) -> None:
+        """The shared router queue's cap from the pools' ``max_queued_requests``.
+
+        Ray Serve counts queued requests per deployment at each handle (``Router.wrap_request_assignment``)
+        and rejects beyond that deployment's cap. The served app's ingress holds one handle per pool and
+        sends each request to the pool with the most free capacity, so under overload every pool's handle
+        queue fills towards its own cap and requests are rejected once all are full: on the simulator's one
+        FIFO queue, a cap of the sum of the pools' caps. One unbounded pool takes any overflow, so then the
+        queue is unbounded.
+        """
+        caps = list(self.max_queued.values())
+        self.g[K.MAX_QUEUED] = -1 if any(c < 0 for c in caps) else sum(caps)
+
     def batch_sizes(self) -> dict[str, int]:
         return {p.name: int(self.pi[p.index, K.BATCH]) for p in self.pools}
 
@@ -250,6 +273,12 @@ class ClusterSim:
                 b = int(decision.batch_size[p.name])
                 if b != self.pi[p.index, K.BATCH]:
                     self.pi[p.index, K.BATCH] = b
+                    changed = True
+            if p.name in decision.max_queued:
+                q = max(-1, int(decision.max_queued[p.name]))
+                if q != self.max_queued[p.name]:
+                    self.max_queued[p.name] = q
+                    self._set_queue_cap()
                     changed = True
             if p.name in decision.replicas:
                 delta = int(decision.replicas[p.name]) - targets[p.name]
@@ -267,6 +296,7 @@ class ClusterSim:
         self.acc[:, K.LAST_T] = t0
         self.gf[K.RQ_INT] = 0.0
         self.gf[K.RQ_LAST_T] = t0
+        caps = dict(self.max_queued)  # what the window ran with (a decision at its end may change it)
         K.run_until(t1, self.route_t, self.tokens, self.start_t, self.finish_t, self.served, self.status, self.done_idx,
                     self.rf, self.ri, self.pf, self.pi, self.qbuf, self.bbuf, self.fbuf, self.acc, self.run, self.g,
                     self.gf, self.krng)
@@ -288,13 +318,18 @@ class ClusterSim:
         arrivals = int(self.g[K.NEXT_ARR]) - self._arr_mark
         dispersion = burst.of_times(self.arr_t[self._arr_mark:int(self.g[K.NEXT_ARR])], t0, t1)
         dropped = int(self.g[K.DROP_N]) - self._drop_mark
+        rejected = int(self.g[K.REJECT_N]) - self._reject_mark
+        timed_out = int(self.g[K.TIMEOUT_N]) - self._timeout_mark
+        self._reject_mark = int(self.g[K.REJECT_N])
+        self._timeout_mark = int(self.g[K.TIMEOUT_N])
         self._done_mark = int(self.g[K.DONE_N])
         self._arr_mark = int(self.g[K.NEXT_ARR])
         self._drop_mark = int(self.g[K.DROP_N])
         mean_batch = {p.name: (self.acc[p.index, K.BATCH_ITEMS] / self.acc[p.index, K.BATCHES]
                                if self.acc[p.index, K.BATCHES] else 0.0) for p in self.pools}
         cost = sum(n.billed_s(t0, t1) * self.pools[n.pool].price_per_hour for n in self.nodes) / 3600.0
-        w = Window(t0, t1, arrivals, hi - lo, dropped, lat, self.counts(), self.batch_sizes(), mean_batch, cost)
+        w = Window(t0, t1, arrivals, hi - lo, dropped, lat, self.counts(), self.batch_sizes(), mean_batch, cost,
+                   rejected=rejected, timed_out=timed_out, late=(hi - lo) - on_time, max_queued=caps)
         w.obs = replace(self._observe(w, on_time), dispersion=dispersion)
         self.windows.append(w)
         return w
@@ -317,10 +352,12 @@ class ClusterSim:
                 ongoing_requests=float(self.acc[p.index, K.ONGOING_INT] / span),
                 queued_requests=float(rq_avg * share),
                 preemptions=int(self._preemptions[p.index]),
+                max_queued=self.max_queued[p.name],
             ))
         self._preemptions[:] = 0
         return Observation(
             time_s=w.t1, window_s=span, arrivals=w.arrivals, completed=w.completed, dropped=w.dropped,
+            timed_out=w.timed_out,
             p50_ms=float(pcts[0]), p95_ms=float(pcts[1]), p99_ms=float(pcts[2]), slo_attainment=att,
             queued_requests=int(self.g[K.RQ_LEN]), pools=tuple(pools),
         )

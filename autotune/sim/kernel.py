@@ -8,7 +8,8 @@ in one process and the same seed gives the same result.
 What it models, following Ray Serve 2.60:
 - the router picks a replica by power of two choices on ongoing requests and
   never exceeds ``max_ongoing_requests``; when every replica is full, requests
-  wait in a FIFO router queue (optionally capped: ``max_queued_requests``);
+  wait in a FIFO router queue (optionally capped: ``max_queued_requests``, beyond which a request is
+  rejected at once, Serve's 503), which a client with a timeout leaves when its wait runs past it;
 - each replica batches like ``@serve.batch`` in Ray 2.60 (``serve/batching.py``):
   the batcher opens a batch with the first request it takes and closes it when
   ``max_batch_size`` requests have joined or ``batch_wait_timeout_s`` has passed;
@@ -22,7 +23,9 @@ What it models, following Ray Serve 2.60:
 Because a request that waits in the router queue only ever leaves it in FIFO
 order, and new arrivals join that queue whenever it is non-empty, the queue is
 always the arrival-index range [RQ_HEAD, next arrival) minus dropped requests:
-it needs no buffer of its own.
+it needs no buffer of its own. Every request has the same client timeout, so the ones that give up are
+always the oldest: abandonment leaves from the head too, and is applied whenever the queue is looked at (an
+arrival, a pull, the end of a window), which is exact for every decision the queue takes part in.
 """
 
 from __future__ import annotations
@@ -52,15 +55,18 @@ NPI = 3
 ONGOING_INT, LAST_T, BATCHES, BATCH_ITEMS = 0, 1, 2, 3
 NACC = 4
 # Global ints g.
-NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED, HIGH = 0, 1, 2, 3, 4, 5, 6, 7, 8
-NG = 9
+# DROP_N counts requests lost (killed with their replica, or rejected at the cap), REJECT_N the rejected
+# ones alone, TIMEOUT_N the ones abandoned by their client in the router queue.
+NEXT_ARR, RQ_HEAD, RQ_LEN, DONE_N, DROP_N, N_RUN, GIDX, MAX_QUEUED, HIGH, REJECT_N, TIMEOUT_N = range(11)
+NG = 11
 # Global floats gf; after them, from NGF on, each slot's next event time, kept
 # contiguous so that finding the earliest is a short linear scan.
-GMIN, RQ_INT, RQ_LAST_T = 0, 1, 2
-NGF = 3
+# CLIENT_TO: how long a request may wait from reaching the router before its client gives up (inf: never).
+GMIN, RQ_INT, RQ_LAST_T, CLIENT_TO = 0, 1, 2, 3
+NGF = 4
 
 # Request status.
-WAITING, DONE, DROPPED = 0, 1, 2
+WAITING, DONE, DROPPED, TIMED_OUT = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -123,6 +129,27 @@ def _rq_add(delta, t, g, gf):
     gf[RQ_INT] += (t - gf[RQ_LAST_T]) * g[RQ_LEN]
     gf[RQ_LAST_T] = t
     g[RQ_LEN] += delta
+
+
+@njit(cache=True, error_model="numpy")  # not inlined: called only with a timeout set, it stays off the hot loop
+def _expire(t, route_t, status, g, gf):
+    """Requests at the head of the router queue whose client timeout passed before ``t`` leave it."""
+    to = gf[CLIENT_TO]
+    while g[RQ_LEN] > 0:
+        i = g[RQ_HEAD]
+        while status[i] == DROPPED:
+            i += 1
+        g[RQ_HEAD] = i
+        due = route_t[i] + to
+        if due >= t:
+            return
+        status[i] = TIMED_OUT
+        g[TIMEOUT_N] += 1
+        g[RQ_HEAD] = i + 1
+        _rq_add(-1, t, g, gf)
+        # It left at its deadline, not now: take back the queue time counted since (the deadline is in this
+        # window, since the end of every window expires what is due by then).
+        gf[RQ_INT] -= t - due
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -219,8 +246,10 @@ def _pick_replica(ri, pi, run, g, rng):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng):
+def _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng, route_t):
     p = ri[r, POOL]
+    if g[RQ_LEN] > 0 and gf[CLIENT_TO] < INF:
+        _expire(t, route_t, status, g, gf)
     while g[RQ_LEN] > 0 and _ongoing(r, ri) < pi[p, MAX_ONGOING]:
         i = g[RQ_HEAD]
         while status[i] == DROPPED:
@@ -287,7 +316,7 @@ def _kill(r, t, rf, ri, pi, qbuf, bbuf, fbuf, status, acc, run, g):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng):
+def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng, route_t):
     if ri[r, STATE] == PENDING:
         ri[r, STATE] = STARTING
         rf[r, T_LIFE] = t + rf[r, LOAD_S]
@@ -297,12 +326,12 @@ def _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, 
         ri[r, RUN_POS] = g[N_RUN]
         run[g[N_RUN]] = r
         g[N_RUN] += 1
-        _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng)
+        _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng, route_t)
 
 
 @njit(cache=True, error_model="numpy")
 def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
-                  rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng):
+                  rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng, route_t):
     """Put a new replica of ``pool`` in slot r; it runs once its node is ready and the model loaded."""
     ri[r, STATE] = PENDING
     ri[r, POOL] = pool
@@ -324,13 +353,13 @@ def start_replica(r, rid, t, pool, node_ready_s, load_s, warn_s, kill_s,
     rf[r, BATCH_DUE] = INF
     rf[r, RELEASED_T] = -1.0
     while ri[r, STATE] != RUNNING and rf[r, T_LIFE] <= t:
-        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng)
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng, route_t)
     _refresh(r, rf, g, gf)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, finish_t, served, status, done_idx,
-                   acc, run, g, gf, rng):
+                   acc, run, g, gf, rng, route_t):
     if rf[r, T_KILL] <= t:
         _kill(r, t, rf, ri, pi, qbuf, bbuf, fbuf, status, acc, run, g)
     elif rf[r, BUSY_UNTIL] <= t:
@@ -348,11 +377,11 @@ def _replica_event(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, fini
         if ri[r, FLEN] > 0:
             _start_batch(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, acc, rng)
         if ri[r, STATE] == RUNNING:
-            _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng)
+            _pull_from_router(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, g, gf, rng, route_t)
         if ri[r, STATE] == DRAINING and _ongoing(r, ri) == 0:
             _release(r, t, rf, ri)
     elif rf[r, T_LIFE] <= t:
-        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng)
+        _lifecycle(r, t, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, status, acc, run, g, gf, rng, route_t)
     elif rf[r, T_WARN] <= t:
         rf[r, T_WARN] = INF
         drain_replica(r, t, rf, ri, run, g, gf)
@@ -374,10 +403,12 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
             if tr > t_end:
                 break
             _replica_event(g[GIDX], tr, rf, ri, pf, pi, qbuf, bbuf, fbuf, tokens, start_t, finish_t, served, status,
-                           done_idx, acc, run, g, gf, rng)
+                           done_idx, acc, run, g, gf, rng, arr_t)
         else:
             if ta > t_end:
                 break
+            if g[RQ_LEN] > 0 and gf[CLIENT_TO] < INF:
+                _expire(ta, arr_t, status, g, gf)
             g[NEXT_ARR] = ia + 1
             if g[RQ_LEN] == 0:
                 r = _pick_replica(ri, pi, run, g, rng)
@@ -392,10 +423,13 @@ def run_until(t_end, arr_t, tokens, start_t, finish_t, served, status, done_idx,
             if g[MAX_QUEUED] >= 0 and g[RQ_LEN] >= g[MAX_QUEUED]:
                 status[ia] = DROPPED
                 g[DROP_N] += 1
+                g[REJECT_N] += 1
                 if g[RQ_LEN] == 0:
                     g[RQ_HEAD] = ia + 1
             else:
                 _rq_add(1, ta, g, gf)
+    if g[RQ_LEN] > 0 and gf[CLIENT_TO] < INF:
+        _expire(t_end, arr_t, status, g, gf)
 
 
 @njit(cache=True, error_model="numpy")

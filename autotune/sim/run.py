@@ -16,7 +16,7 @@ from autotune.sim.cluster import ClusterSim, SimConfig, Window
 from autotune.workload.arrivals import Arrivals
 
 SUMMARY_COLUMNS = ("policy", "requests", "slo_attainment", "p50_ms", "p95_ms", "p99_ms", "cost_usd",
-                   "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped")
+                   "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped", "rejected", "timed_out", "late")
 
 
 @dataclass
@@ -35,16 +35,19 @@ class SimResult:
         return (self.sim.finish_t[done] - self.sim.arr_t[done]) * 1e3
 
     def request_records(self) -> np.ndarray:
-        """One row per request: arrival, start, finish (s; NaN if dropped), pool, replica (-1 if dropped)."""
+        """One row per request: arrival, start, finish (s; NaN if not served), pool, replica (-1 if not served),
+        and whether it was dropped or its client gave up waiting."""
         s = self.sim
         pools = np.array([p.name for p in s.pools] + [""], dtype=object)
         rep_pool = np.array(s.replica_pool + [-1], dtype=np.int64)
         out = np.empty(len(s.arrivals), dtype=[("arrival_s", "f8"), ("start_s", "f8"), ("finish_s", "f8"),
-                                               ("pool", "O"), ("replica", "i8"), ("dropped", "?")])
+                                               ("pool", "O"), ("replica", "i8"), ("dropped", "?"),
+                                               ("timed_out", "?")])
         out["arrival_s"], out["start_s"], out["finish_s"] = s.arr_t, s.start_t, s.finish_t
         out["replica"] = s.served
         out["pool"] = pools[rep_pool[s.served]]
         out["dropped"] = s.status == K.DROPPED
+        out["timed_out"] = s.status == K.TIMED_OUT
         return out
 
     def window_records(self) -> list[dict[str, float | int | str]]:
@@ -55,7 +58,8 @@ class SimResult:
             assert o is not None
             row: dict[str, float | int | str] = {
                 "t0_s": w.t0, "t1_s": w.t1, "arrival_rate": o.arrival_rate, "completed": w.completed,
-                "dropped": w.dropped, "queued": o.queued_requests, "p50_ms": o.p50_ms, "p95_ms": o.p95_ms,
+                "dropped": w.dropped, "rejected": w.rejected, "timed_out": w.timed_out, "late": w.late,
+                "queued": o.queued_requests, "p50_ms": o.p50_ms, "p95_ms": o.p95_ms,
                 "p99_ms": o.p99_ms, "slo_attainment": o.slo_attainment, "cost_usd": w.cost_usd,
             }
             for p in o.pools:
@@ -64,12 +68,17 @@ class SimResult:
                 row[f"{p.name}_batch_size"] = p.batch_size
                 row[f"{p.name}_mean_batch"] = w.mean_batch[p.name]
                 row[f"{p.name}_ongoing"] = p.ongoing_requests
+                row[f"{p.name}_max_queued"] = p.max_queued
             row["decision"] = w.decision.reason if w.decision else ""
             row["guards"] = "; ".join(w.guard_notes)
             rows.append(row)
         return rows
 
     def summary(self) -> dict[str, float | int | str]:
+        """The run in one row. Every request is exactly one of: on time, ``late`` (served over the SLO),
+        ``dropped`` (no answer: rejected at a queue cap, which ``rejected`` counts, killed with a spot replica, or
+        unfinished at the end) or ``timed_out`` (its client gave up while it was queued); ``slo_attainment`` is
+        on time over all of them."""
         s = self.sim
         n = len(s.arrivals)
         lat = self.latencies_ms()
@@ -89,6 +98,9 @@ class SimResult:
             "gpu_hours": s.gpu_hours(),
             "scale_actions": sum(1 for w in s.windows if w.changed),
             "dropped": dropped,
+            "rejected": int(s.g[K.REJECT_N]),
+            "timed_out": int(np.sum(s.status == K.TIMED_OUT)),
+            "late": int(lat.size) - on_time,
         }
 
 

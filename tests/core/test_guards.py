@@ -96,3 +96,19 @@ def test_a_bad_limit_is_refused_by_name() -> None:
         GuardConfig(max_step_down_ratio=1.5)
     with pytest.raises(ValidationError, match="max_step_up"):
         GuardConfig(max_step_up=0)
+
+
+def test_queue_caps_pass_through_the_guards_bounded_as_serve_takes_them() -> None:
+    pools = load_scenario("default").pools
+    d = Decision({"l4": 3}, "test", {}, {"l4": 40, "nope": 5})
+    g = guard(d, _obs(), {"l4": 3}, pools, {}, GuardConfig())
+    assert g.decision.max_queued == {"l4": 40} and g.notes == ()
+    for want, got in ((-7, -1), (0, 1), (-1, -1), (1, 1)):
+        g = guard(Decision({"l4": 3}, "test", {}, {"l4": want}), _obs(), {"l4": 3}, pools, {}, GuardConfig())
+        assert g.decision.max_queued == {"l4": got}
+        assert any("max_queued" in n for n in g.notes) == (want != got)
+    # A replica change the guards hold back does not hold back the cap with it.
+    held = guard(Decision({"l4": 9}, "test", {}, {"l4": 12}), _obs(), {"l4": 3}, pools, {"l4": 5.0},
+                 GuardConfig(up_cooldown_s=60.0))
+    assert held.decision.replicas == {"l4": 3} and held.decision.max_queued == {"l4": 12}
+    assert guard(_d(3), _obs(), {"l4": 3}, pools, {}, None).decision.max_queued == {}

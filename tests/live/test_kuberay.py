@@ -150,6 +150,14 @@ def test_patches_replicas_and_batch_size_into_serve_config(kube: FakeKubeAPI) ->
     assert [(m, c) for m, _, c in kube.requests] == [("GET", ""), ("PATCH", "application/merge-patch+json")]
 
 
+def test_patches_the_queue_cap_into_serve_config(kube: FakeKubeAPI) -> None:
+    acts = _actuator(kube).apply(Decision({"l4": 1}, "shed", max_queued={"l4": 20}), _state())
+    assert acts == ["rayservice ml/vit: max_queued l4: -1 -> 20"]
+    apps = {a["name"]: a for a in kube.serve_config()["applications"]}
+    l4 = next(d for d in apps["vit"]["deployments"] if d["name"] == "l4")
+    assert l4["max_queued_requests"] == 20 and l4["user_config"]["max_batch_size"] == 4
+
+
 def test_no_change_sends_nothing(kube: FakeKubeAPI) -> None:
     assert _actuator(kube).apply(Decision({"l4": 1}, "steady"), _state()) == []
     assert kube.requests == []

@@ -96,3 +96,30 @@ def test_dispersion_of_arrivals_per_sample_slot() -> None:
     # counts 0, 60, 0, 40, 0: variance 800 over mean 20
     assert clumped.dispersion == ((2.0, 40.0),)
     assert build_observation(sc, APP, _state(), window([20, 20]), 10.0, 10.0).dispersion == ()  # too few slots
+
+
+def test_rejected_requests_are_dropped_clients_that_gave_up_timed_out_and_the_cap_is_read_back() -> None:
+    sc = load_scenario("live-demo")
+
+    def scrape(ok: float, rejected: float, timeout: float, gone: float) -> pt.Scrape:
+        text = "\n".join([
+            f'ray_serve_num_router_requests_total{{application="{APP}",deployment="router",handle="h"}} '
+            f'{ok + rejected + timeout + gone}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="200"}} {ok}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="503"}} {rejected}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="408"}} {timeout}',
+            f'ray_serve_num_http_requests_total{{application="{APP}",status_code="499"}} {gone}',
+            f'ray_serve_http_request_latency_ms_bucket{{application="{APP}",status_code="200",le="+Inf"}} {ok}',
+            f'ray_serve_http_request_latency_ms_count{{application="{APP}",status_code="200"}} {ok}',
+        ])
+        return pt.parse_prometheus(text)
+
+    details = json.loads((DATA / "serve_details.json").read_text())
+    details["applications"][APP]["deployments"]["l4"]["deployment_config"]["max_queued_requests"] = 24
+    st = app_state(details, APP)
+    assert st is not None and st.deployments["l4"].max_queued == 24
+    obs = build_observation(sc, APP, st, [Sample(0, scrape(10, 0, 0, 0)), Sample(5, scrape(60, 30, 5, 2))],
+                            5.0, 5.0)
+    assert (obs.arrivals, obs.completed, obs.dropped, obs.timed_out) == (87, 50, 30, 7)
+    assert obs.pool("l4").max_queued == 24
+    assert _state().deployments["l4"].max_queued == -1  # Serve's default, as the REST answer gives it

@@ -39,3 +39,15 @@ def test_each_pool_gets_a_gpu_and_its_instance_resource() -> None:
     pools = {d["name"]: d for d in app["deployments"] if d["name"] != "router"}
     assert pools["a100"]["ray_actor_options"] == {"num_cpus": 0, "num_gpus": 1, "resources": {"A100": 1}}
     assert pools["t4"]["user_config"]["max_batch_size"] == 4 and pools["l4-spot"]["num_replicas"] == 1
+
+
+def test_queue_caps_are_rendered_per_deployment_and_left_out_when_unbounded() -> None:
+    from tests.conftest import tweak
+
+    sc = load_scenario("live-demo")
+    assert all("max_queued_requests" not in d for d in render(sc)["deployments"])
+    capped = tweak(sc, {"max_queued_requests": 12})
+    deps = {d["name"]: d for d in render(capped)["deployments"]}
+    assert deps["l4"]["max_queued_requests"] == 12 and "max_queued_requests" not in deps["router"]
+    everywhere = {d["name"]: d for d in render(tweak(sc, max_queued_requests=5))["deployments"]}
+    assert everywhere["l4"]["max_queued_requests"] == 5

@@ -36,7 +36,7 @@ def test_summary_is_the_cli_csv_of_the_same_run(result: whatif.WhatIfResult, tmp
     assert list(summary.columns) == list(SUMMARY_COLUMNS) and list(summary["policy"]) == RUNS
     # the CSV keeps 6 significant digits; everything else is the same run
     pd.testing.assert_frame_equal(pd.read_csv(out), summary, check_exact=False, rtol=1e-5, check_dtype=False)
-    for col in ("requests", "scale_actions", "dropped"):
+    for col in ("requests", "scale_actions", "dropped", "rejected", "timed_out", "late"):
         assert summary[col].dtype.kind == "i"
 
 
@@ -67,7 +67,8 @@ def test_windows_one_row_per_control_window_per_run(result: whatif.WhatIfResult,
 def test_requests_one_row_per_request_with_its_latency(result: whatif.WhatIfResult) -> None:
     row = result.summary().set_index("policy").loc["static:2"]
     req = result.requests("static:2")
-    assert list(req.columns) == ["arrival_s", "start_s", "finish_s", "pool", "replica", "dropped", "latency_ms"]
+    assert list(req.columns) == ["arrival_s", "start_s", "finish_s", "pool", "replica", "dropped", "timed_out",
+                                 "latency_ms"]
     assert len(req) == row["requests"] == len(result.arrivals)
     assert req["dropped"].sum() == row["dropped"]
     assert req.loc[req["dropped"], "latency_ms"].isna().all()
@@ -131,3 +132,26 @@ def test_bad_input_is_the_clis_one_line_error(kwargs: dict[str, object], message
         whatif.run("default", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="no such scenario"):
         whatif.run("nowhere", ["hpa"])
+
+
+def test_overload_columns_in_the_summary_and_the_windows() -> None:
+    """A 5x flash crowd on a fixed fleet: ``+shed`` turns the excess away, clients with a timeout give up."""
+    from tests.conftest import tweak
+
+    base = load_scenario("default")
+    wl = base.workload.model_copy(update={"generator": "flash", "params": {"spike_factor": 5.0,
+                                                                           "spike_duration_s": 60.0}})
+    sc = tweak(base, {"max_replicas": 2}, workload=wl, client_timeout_s=3.0)
+    res = whatif.run(sc, ["static:2", "static:2+shed"], duration=300.0, mean_rate=300.0, seed=1)
+    s = res.summary().set_index("policy")
+    assert s.loc["static:2", "rejected"] == 0 and s.loc["static:2", "timed_out"] > 0
+    assert s.loc["static:2+shed", "rejected"] > 0
+    assert s.loc["static:2+shed", "timed_out"] < s.loc["static:2", "timed_out"]
+    for p in ("static:2", "static:2+shed"):
+        on_time = round(s.loc[p, "slo_attainment"] * s.loc[p, "requests"])
+        assert on_time + s.loc[p, "late"] + s.loc[p, "dropped"] + s.loc[p, "timed_out"] == s.loc[p, "requests"]
+    w = res.windows("static:2+shed")
+    for col in ("rejected", "timed_out", "late", "l4_max_queued"):
+        assert col in w.columns, col
+    assert w["rejected"].sum() == s.loc["static:2+shed", "rejected"]
+    assert (w["l4_max_queued"].iloc[1:] > 0).all()

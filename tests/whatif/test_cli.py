@@ -15,7 +15,7 @@ from autotune.whatif import run_whatif
 from autotune.workload.arrivals import TraceOptions
 
 COLUMNS = ["policy", "requests", "slo_attainment", "p50_ms", "p95_ms", "p99_ms", "cost_usd",
-           "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped"]
+           "usd_per_million_requests", "gpu_hours", "scale_actions", "dropped", "rejected", "timed_out", "late"]
 
 
 def test_whatif_writes_exact_csv_and_plot(tmp_path, capsys):
@@ -170,7 +170,7 @@ def test_records_per_request_and_per_window(tmp_path):
                "--records", str(tmp_path)])
     assert rc == 0
     reqs = list(csv.DictReader((tmp_path / "ray-default.requests.csv").open()))
-    assert list(reqs[0]) == ["arrival_s", "start_s", "finish_s", "pool", "replica", "dropped"]
+    assert list(reqs[0]) == ["arrival_s", "start_s", "finish_s", "pool", "replica", "dropped", "timed_out"]
     done = [r for r in reqs if r["dropped"] == "False"]
     assert {r["pool"] for r in done} <= {"l4-spot", "l4", "t4", "a100"} and len({r["replica"] for r in done}) >= 2
     assert all(float(r["arrival_s"]) <= float(r["start_s"]) <= float(r["finish_s"]) for r in done)
