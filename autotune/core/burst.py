@@ -27,13 +27,19 @@ Dispersion = tuple[tuple[float, float], ...]  # (slot seconds, index of dispersi
 
 
 def index_of_dispersion(counts: np.ndarray) -> float | None:
-    """Variance over mean of ``counts`` (None when there are too few slots or no arrivals)."""
+    """Variance over mean of ``counts`` (None when there are too few slots or no arrivals).
+
+    The variance is estimated from successive differences (half their mean square), the largest one left
+    out: a load that steps up within the window (an MMPP burst starting) is not burstiness below the window,
+    and with the plain variance a 3x step in ten 1 s slots reads as D = 137 where the differences give 1.1.
+    """
     if counts.size < MIN_SLOTS:
         return None
     mean = float(counts.mean())
     if mean <= 0:
         return None
-    return float(counts.var(ddof=1)) / mean
+    sq = np.sort(np.diff(counts.astype(float)) ** 2)[:-1]
+    return float(sq.mean()) / 2.0 / mean
 
 
 def of_times(times: np.ndarray, t0: float, t1: float, slots: Sequence[float] = SLOTS_S) -> Dispersion:

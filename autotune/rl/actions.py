@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from autotune.core.burst import bucket, bucket_swing, smoothed
 from autotune.core.types import Decision, PolicyState
 from autotune.policies.sizing import fill_fleet
 from autotune.rl.observation import INITIAL_LEVEL, LEVELS, FeatureContext, need_floor, sizing_rate
@@ -124,11 +125,14 @@ def decode_action(action: Sequence[int] | np.ndarray, state: PolicyState,
         if needs[-1] > level * rate + 1e-9:
             why[i] += f" (the forecast's {needs[-1]:.0f})"
     names = [ctx.pools[i] for i in order]
-    carry = {ctx.pools[i]: ctx.carry(i, batch[ctx.pools[i]]) for i in order}
+    seen = [x for x in state.get("dispersion", []) if len(x) == 2]
+    shape = (smoothed([x[0] for x in seen]), smoothed([x[1] for x in seen]))
+    carry = {ctx.pools[i]: ctx.carry(i, batch[ctx.pools[i]], shape) for i in order}
+    bursty = (bucket(shape[0]), bucket_swing(shape[1])) != (1.0, 0.0)
     # The replicas of all pools pooled, as the rules fill: same-GPU pools carry as one fleet.
     replicas = fill_fleet(needs, names, carry, dict(zip(ctx.pools, ctx.min_replicas, strict=True)),
                           dict(zip(ctx.pools, ctx.max_replicas, strict=True)),
-                          dict(zip(ctx.pools, ctx.gpu, strict=True)), ctx.mixed, batch)
+                          dict(zip(ctx.pools, ctx.gpu, strict=True)), None if bursty else ctx.mixed, batch)
     for i in order:
         why[i] += f" -> {replicas[ctx.pools[i]]} @b{batch[ctx.pools[i]]}"
     pools = range(len(ctx.pools))

@@ -18,15 +18,17 @@ Loads are expressed relative to SLO capacity (:mod:`autotune.policies.sizing`) s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from autotune.core import burst
 from autotune.core.types import Observation, PolicyState
 from autotune.policies.burst import MAX_RATIO
 from autotune.policies.crowd import CALM_S, CROWD_DEFAULT, calm_load
-from autotune.policies.headroom import forecast
+from autotune.policies.headroom import dispersion_seen, forecast
 from autotune.policies.predictive import history as predictive_history
 from autotune.policies.predictive import margin, predict, record
 from autotune.policies.predictive import windows as predictive_windows
@@ -74,6 +76,8 @@ class FeatureContext:
     calm_windows: int = 60  # ``crowd``: windows the calm load is the median of
     burst_guard: float = 0.0  # ``crowd``: levels below 1.0 only after no burst this many x calm (0: off)
     guard_windows: int = 180  # ... for this many windows (actions.burst_guarded)
+    # (pool index, batch, dispersion, swing) -> what 0..N replicas carry under arrivals that bursty
+    bursty: Callable[[int, int, float, float], tuple[float, ...]] | None = None
 
     @property
     def max_batches(self) -> int:
@@ -97,8 +101,11 @@ class FeatureContext:
         bs = self.batch_sizes[pool]
         return self.capacity[pool][bs.index(batch)] if batch in bs else 0.0
 
-    def carry(self, pool: int, batch: int) -> tuple[float, ...]:
-        """What 0..N replicas of ``pool`` carry at ``batch``."""
+    def carry(self, pool: int, batch: int, shape: tuple[float, float] = (1.0, 0.0)) -> tuple[float, ...]:
+        """What 0..N replicas of ``pool`` carry at ``batch``, under arrivals of that (dispersion, swing)."""
+        d = (burst.bucket(shape[0]), burst.bucket_swing(shape[1]))
+        if self.bursty is not None and d != (1.0, 0.0) and self.cap(pool, batch) > 0:
+            return self.bursty(pool, batch, *d)
         return self.totals[pool][self.batch_sizes[pool].index(batch)]
 
     def best_efficiency(self) -> float:
@@ -137,6 +144,10 @@ def make_context(scenario: Scenario, capacity_of: Capacity, sizing: Sizing = "pr
                          for b, c in zip(p.spec.batch_sizes, caps_i, strict=True))
                    for p, caps_i in zip(rt, capacity, strict=True))
     fit_windows, lead_windows, memory_windows = predictive_windows(scenario, rt[best].name)
+
+    def bursty(i: int, batch: int, dispersion: float, swing: float) -> tuple[float, ...]:
+        return capacity_of.fleet(rt[i], batch, reach[rt[i].name], dispersion, swing)
+
     return FeatureContext(
         pools=tuple(p.name for p in rt),
         batch_sizes=tuple(tuple(p.spec.batch_sizes) for p in rt),
@@ -161,6 +172,7 @@ def make_context(scenario: Scenario, capacity_of: Capacity, sizing: Sizing = "pr
         calm_windows=max(1, round(CALM_S / scenario.control_interval_s)),
         burst_guard=float(burst_guard),
         guard_windows=max(1, round(guard_calm_s / scenario.control_interval_s)),
+        bursty=bursty,
     )
 
 
@@ -177,6 +189,7 @@ def update_state(state: PolicyState, obs: Observation, ctx: FeatureContext) -> P
     out = {**state, "rates": rates, "preempt": preempt, "time_offset_s": state.get("time_offset_s", 0.0),
            # as PredictivePolicy.decide, so the untrained policy's margin is the rule's
            "ratios": record(rates, state.get("ratios", []), ctx.fit_windows, ctx.lead_windows, ctx.memory_windows)}
+    out["dispersion"] = dispersion_seen(obs, state)[0]  # the fill sizes with capacity under these bursts
     if ctx.burst_guard:  # windows since the last burst (or the start): see actions.burst_guarded
         out["calm_run"] = 0 if burst_ratio(rates, ctx) >= ctx.burst_guard else int(state.get("calm_run", 0)) + 1
     return out

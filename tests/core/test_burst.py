@@ -48,3 +48,11 @@ def test_buckets_and_too_few_slots() -> None:
     assert [burst.bucket_swing(c) for c in (0.1, 0.35, 0.6, 1.0, 5.0)] == [0, 0.4, 0.8, 0.8, 1.6]
     assert burst.of_times(np.array([0.1, 0.2]), 0.0, 0.3) == ()
     assert burst.of_counts([3, 4], 2.0) == () and burst.finest(()) == 1.0
+
+
+def test_a_load_that_steps_up_within_the_window_is_not_burstiness() -> None:
+    rng = np.random.default_rng(3)
+    t = np.concatenate([_poisson(290.0, 4.0, rng), 4.0 + _poisson(870.0, 6.0, rng)])
+    d = burst.of_times(np.sort(t), 0.0, 10.0)
+    clump, cv = burst.shape(d, t.size / 10.0)
+    assert clump < 1.5 and burst.bucket_swing(cv) == 0.0
