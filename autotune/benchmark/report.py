@@ -165,6 +165,27 @@ def heldout_summary(res: Results) -> str:
     return _table(head, rows)
 
 
+def group_summary(res: Results) -> str:
+    """Per scenario and traffic group, as :func:`heldout_summary`: which family of traffic holds the figures."""
+    rows = []
+    for sc in res.scenarios:
+        doc = res.heldout[sc]
+        for group, summ in doc.get("by_group", {}).items():
+            def kept(p: str, summ: Mapping[str, Any] = summ) -> str:
+                return str(summ[p]["kept_where_oracle_startup_keeps"]) if p in summ else "-"
+
+            def cost(p: str, summ: Mapping[str, Any] = summ) -> str:
+                return _x(summ[p].get("cost_vs_ray_default")) if p in summ else "-"
+
+            first = next(iter(summ.values()))
+            rows.append([f"`{sc}`", group, f"{first['oracle_startup_keeps']} of {first['cases']}",
+                         kept("ray-default"), kept(RECOMMENDED), kept(_shipped(sc)), cost(RECOMMENDED),
+                         cost(_shipped(sc))])
+    head = ["scenario", "traffic", "cases `oracle-startup` keeps", "kept: ray-default", f"kept: `{RECOMMENDED}`",
+            "kept: shipped policy", f"cost vs ray-default: `{RECOMMENDED}`", "cost vs ray-default: shipped"]
+    return _table(head, rows)
+
+
 def _by_name(price: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(r["name"]): r for r in price["summary"]}
 
@@ -263,6 +284,7 @@ def sections(res: Results) -> dict[str, str]:
     if res.demo:
         out["demo"] = demo_table(res.demo)
     out["heldout-summary"] = heldout_summary(res)
+    out["heldout-groups"] = group_summary(res)
     out["price"] = price_summary(res)
     if res.noguards:
         out["guards"] = guards_summary(res)
