@@ -39,7 +39,7 @@ PROBE_GROUPS = (1, 2, 4, 8, 16)  # fleet sizes measured; per-replica capacity is
 PROBE_S = 60.0
 
 
-def _fixed(spec: PoolSpec, n: int, batch: int) -> PoolSpec:
+def fixed_pool(spec: PoolSpec, n: int, batch: int) -> PoolSpec:
     """``spec`` held at ``n`` replicas and ``batch``, never preempted: the fleet a probe measures."""
     return spec.model_copy(update={"min_replicas": n, "max_replicas": max(n, 1), "initial_replicas": n,
                                    "preemption_rate_per_hour": 0.0, "spot": False, "batch_size": batch,
@@ -76,7 +76,7 @@ def _attainment(scenario: Scenario, fleet: Mapping[str, int], batch: Mapping[str
     t = probe_times(rate, probe_s, dispersion, rng, swing)
     n = t.size
     tok = np.full(n, float(pools[0].max_tokens) / 2, dtype=np.float32)
-    sc = scenario.model_copy(update={"pools": [_fixed(p.spec, fleet[p.name], batch[p.name]) for p in pools],
+    sc = scenario.model_copy(update={"pools": [fixed_pool(p.spec, fleet[p.name], batch[p.name]) for p in pools],
                                      "control_interval_s": probe_s, "drain_s": 5.0, "max_queued_requests": -1,
                                      "client_timeout_s": None})
     res = simulate(sc, Arrivals(t, tok, probe_s, "probe"), StaticPolicy(dict(fleet), dict(batch)), seed,

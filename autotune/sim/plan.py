@@ -33,7 +33,8 @@ from autotune.policies.sizing import Capacity
 from autotune.policies.static import StaticPolicy
 from autotune.scenario import Scenario
 from autotune.sim import kernel as K
-from autotune.sim.cluster import SimConfig
+from autotune.sim.capacity import fixed_pool
+from autotune.sim.cluster import ClusterSim, SimConfig
 from autotune.sim.run import simulate
 from autotune.workload.arrivals import Arrivals
 
@@ -82,17 +83,12 @@ class WindowTrials:
         t = self.arrivals.times[w0:hi] - start
         span = float(t0 + self.step - start)
         fleet = b.fleet(i)
-        pools = [p.spec.model_copy(update={"min_replicas": fleet[p.name], "max_replicas": max(fleet[p.name], 1),
-                                           "initial_replicas": fleet[p.name], "preemption_rate_per_hour": 0.0,
-                                           "spot": False, "batch_size": b.batch[p.name]}) for p in b.pools]
+        pools = [fixed_pool(p.spec, fleet[p.name], b.batch[p.name]) for p in b.pools]
         sc = b.scenario.model_copy(update={"pools": pools, "control_interval_s": span,
                                            "drain_s": 2 * self.slo_s + 1.0})
         res = simulate(sc, Arrivals(t, self.arrivals.tokens[w0:hi], span, "window"),
                        StaticPolicy(fleet, dict(b.batch)), PLAN_SEED + k, SimConfig(instant_start=True))
-        s = res.sim
-        own = slice(a - w0, hi - w0)
-        on_time = (s.status[own] == K.DONE) & (s.finish_t[own] - s.arr_t[own] <= self.slo_s + 1e-12)
-        return int((hi - a) - on_time.sum())
+        return int(missed(res.sim, self.slo_s)[a - w0:hi - w0].sum())
 
     def cheapest(self, k: int, start: int) -> int:
         """The cheapest listed fleet whose misses stay within window ``k``'s share of the error budget."""
@@ -153,6 +149,11 @@ def _relax(trials: WindowTrials, choice: list[int], floor: list[int], budget: in
     return choice
 
 
+def missed(sim: ClusterSim, slo_s: float) -> np.ndarray:
+    """Per request of a finished run: not served, or served later than the SLO."""
+    return (sim.status != K.DONE) | (sim.finish_t - sim.arr_t > slo_s + 1e-12)
+
+
 def _window_misses(res_times: np.ndarray, missed: np.ndarray, step: float, n: int) -> np.ndarray:
     k = np.minimum((res_times // step).astype(np.int64), n - 1)
     return np.bincount(k, weights=missed.astype(float), minlength=n).astype(np.int64)
@@ -168,14 +169,12 @@ def fit_plan(basis: PlanBasis, arrivals: Arrivals) -> list[int]:
     n = len(arrivals)
     budget = int(math.floor((1.0 - sc.slo.target) * n * RELAX_SHARE))
     choice = _relax(trials, fitted, floor, budget)
-    policy_of = lambda c: oracle_from(basis, c, "fitted")  # noqa: E731
     for _ in range(CHECK_ROUNDS):
-        res = simulate(sc, arrivals, policy_of(choice), PLAN_SEED, SimConfig(instant_start=True))
-        s = res.sim
-        missed = (s.status != K.DONE) | (s.finish_t - s.arr_t > sc.slo.latency_ms / 1e3 + 1e-12)
-        if n == 0 or 1.0 - missed.sum() / n >= sc.slo.target:
+        s = simulate(sc, arrivals, oracle_from(basis, choice, "fitted"), PLAN_SEED, SimConfig(instant_start=True)).sim
+        miss = missed(s, trials.slo_s)
+        if n == 0 or 1.0 - miss.sum() / n >= sc.slo.target:
             break
-        actual = _window_misses(s.arr_t, missed, basis.step, len(choice))
+        actual = _window_misses(s.arr_t, miss, basis.step, len(choice))
         worse = [k for k in range(len(choice)) if actual[k] > trials.misses(k, choice[k])
                  and choice[k] < len(basis.have) - 1]
         if not worse:
