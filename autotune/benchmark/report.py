@@ -227,6 +227,21 @@ def price_table(doc: Mapping[str, Any]) -> str:
     return _table(head, rows)
 
 
+def price_group_table(doc: Mapping[str, Any]) -> str:
+    """Per traffic group, over its cases where the oracle keeps the SLO: each plan's and policy's cost against
+    ray-default's (a plan above the 0.6x target says no policy holding what it holds gets there)."""
+    groups = doc.get("by_group") or {}
+    if not groups:
+        return ""
+    names = [str(r["name"]) for r in next(iter(groups.values())) if r["name"] != "ray-default"]
+    rows = []
+    for g, summary in groups.items():
+        by = {str(r["name"]): r for r in summary}
+        rows.append([g, str(summary[0]["cases"]), *[_x(by[n].get("vs_ray_default")) if n in by else "-"
+                                                   for n in names]])
+    return _table(["group", "cases (oracle keeps)", *[f"`{n}`" for n in names]], rows)
+
+
 def guards_table(on: Mapping[str, Any], off: Mapping[str, Any]) -> str:
     """Per policy: cost and cases kept with the live guards and with the pools' bounds alone."""
     rows = []
@@ -353,6 +368,9 @@ def document(res: Results) -> str:
                       "a policy trained with `--set leave_out=GROUP` never saw GROUP): cases kept at the SLO "
                       "target, and cost over the group's cases against ray-default's:", "", group_table(h), ""]
         parts += ["### Price breakdown", "", price_table(p)]
+        if by_group := price_group_table(p):
+            parts += ["", "Cost against `ray-default`'s by traffic group, over the cases where the oracle keeps the "
+                          "SLO:", "", by_group]
         if sc in res.noguards:
             g = res.noguards[sc]
             parts += ["", f"With the bounds alone (`{g['command']}`, {g['wall_s']:,.0f} s):", "", heldout_table(g)]

@@ -22,7 +22,7 @@ def _positive_int(name: str, value: int) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from autotune.cli_common import console
     from autotune.rl.config import parse_set
-    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES
+    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES, VAL_FAMILIES
     from autotune.scenario import load_scenario
 
     _positive_int("--timesteps", args.timesteps)
@@ -31,6 +31,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     bursts = VAL_BURSTS if args.val_bursts is None else args.val_bursts
     if bursts < 0:
         raise InputError("command line", "--val-bursts", f"must be 0 or more (got {bursts})")
+    families = len(VAL_FAMILIES) if args.val_families is None else args.val_families
+    if not 0 <= families <= len(VAL_FAMILIES):
+        raise InputError("command line", "--val-families", f"must be 0..{len(VAL_FAMILIES)} (got {families})")
     out = Path(args.out or f"policies/{args.scenario}.zip")
     if out.suffix != ".zip":
         raise InputError("command line", "--out", f"must end in .zip (got {out})")
@@ -40,7 +43,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     console.print(f"training MaskablePPO on [bold]{scenario.name}[/] for {args.timesteps:,} steps (seed {args.seed})")
     card = train_and_ship(scenario, args.timesteps, out, seed=args.seed, config=config, eval_every=args.eval_every,
-                          n_val=n_val, val_bursts=bursts, progress=not args.no_progress, reward=reward or None,
+                          n_val=n_val, val_bursts=bursts, val_families=families, progress=not args.no_progress,
+                          reward=reward or None,
                           log=lambda s: console.print(s, highlight=False))
     console.print(f"wrote {out} and {out.with_suffix('.json')} ({card.wall_time_s:.0f} s, sha256 "
                   f"{card.sha256[:12]}...)")
@@ -83,6 +87,9 @@ def register(sub: Any) -> None:
     p.add_argument("--val-bursts", type=int, default=None,
                    help="more MMPP validation episodes after those (seeds 5100+; default 4): the guard keeps the "
                         "prior's SLO on each")
+    p.add_argument("--val-families", type=int, default=None,
+                   help="then an episode of each trained traffic family (seeds 5200+; default 3: synthetic "
+                        "crowds, a per-second spiky stream, a WorldCup crowd)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="training config key or reward weight (repeatable; the keys are listed below), e.g. "

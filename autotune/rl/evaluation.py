@@ -46,12 +46,17 @@ VAL_EPISODES = 6
 VAL_BURSTS = 4
 BURST_RATES = (300.0, 600.0, 150.0, 300.0)  # on the 10..1,000 req/s scale, moved into the scenario's range
 MMPP_PARAMS = {"burst_factor": 3.0, "mean_burst_s": 60.0, "mean_calm_s": 240.0}
+# Then an episode of each traffic family training draws beyond the five generators' shapes, on seeds
+# VALIDATION_SEED_BASE + 200...: selection (and ray-tuned's tuning) is judged on the crowds and per-second
+# spikes the policies are trained on, not only on the synthetic shapes.
+VAL_FAMILIES = (("crowds", "synthetic-crowds", 300.0), ("spiky", "spiky", 300.0), ("crowds", "worldcup-crowds", 600.0))
 
 
 def validation_episodes(scenario: Scenario, n: int = VAL_EPISODES,
-                        duration_s: float | None = None, bursts: int = VAL_BURSTS) -> list[EvalEpisode]:
+                        duration_s: float | None = None, bursts: int = VAL_BURSTS,
+                        families: int = len(VAL_FAMILIES)) -> list[EvalEpisode]:
     """The scenario's own workload plus other generators at other loads, on validation seeds, then ``bursts``
-    more MMPP episodes.
+    more MMPP episodes, then the first ``families`` of :data:`VAL_FAMILIES`.
 
     The other loads sit at fixed places in the scenario's training rate range
     (on the default 10..1,000 req/s: 300, 600, 25, 150 and 900 req/s). The
@@ -86,6 +91,14 @@ def validation_episodes(scenario: Scenario, n: int = VAL_EPISODES,
         seed = VALIDATION_SEED_BASE + 100 + j
         arr = build_arrivals(scenario.model_copy(update={"workload": spec}), seed)
         out.append(EvalEpisode(f"mmpp@{rate:g}{MMPP_PARAMS}#{seed}", arr, seed))
+    from autotune.rl.workloads import family_episode  # late: workloads reads the shipped traces
+
+    for j, (group, family, rate) in enumerate(VAL_FAMILIES[:families]):
+        seed = VALIDATION_SEED_BASE + 200 + j
+        rate = round(_in_range(rate, lo, hi), 1)
+        ep = family_episode(scenario, group, family, rate, seed, np.random.default_rng([seed, 0x7A1]), duration_s,
+                            float(scenario.workload.params.get("period_s", 86400.0)))
+        out.append(EvalEpisode(f"{family}@{rate:g}#{seed}", ep.arrivals, seed))
     return out
 
 

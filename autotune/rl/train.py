@@ -44,6 +44,7 @@ from autotune.rl.env import RayServeClusterEnv, reward_weights
 from autotune.rl.evaluation import (
     VAL_BURSTS,
     VAL_EPISODES,
+    VAL_FAMILIES,
     EvalEpisode,
     aggregate,
     comparison_table,
@@ -166,16 +167,17 @@ def episode_length(scenario: Scenario, config: TrainConfig) -> float:
     return float(config.episode_s or scenario.training.episode_s)
 
 
-def validation_set(scenario: Scenario, n_val: int, config: TrainConfig, bursts: int) -> list[EvalEpisode]:
+def validation_set(scenario: Scenario, n_val: int, config: TrainConfig, bursts: int,
+                   families: int = len(VAL_FAMILIES)) -> list[EvalEpisode]:
     """The validation episodes, as long as training's (``episode_s``): a policy whose state spans half an hour
     (a burst guard) is judged on episodes where that state plays out."""
-    return validation_episodes(scenario, n_val, episode_length(scenario, config), bursts=bursts)
+    return validation_episodes(scenario, n_val, episode_length(scenario, config), bursts=bursts, families=families)
 
 
 def train(scenario: Scenario, timesteps: int, seed: int = 0, config: TrainConfig | None = None,
           eval_every: int = 20_000, n_val: int = VAL_EPISODES, reward: dict[str, float] | None = None,
           progress: bool = True, report: Report | None = None, log: Callable[[str], None] = print,
-          val_bursts: int = VAL_BURSTS) -> TrainResult:
+          val_bursts: int = VAL_BURSTS, val_families: int = len(VAL_FAMILIES)) -> TrainResult:
     """Train MaskablePPO; keep the validated checkpoint the config's selection rule picks."""
     import torch
     from sb3_contrib import MaskablePPO
@@ -198,7 +200,7 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, config: TrainConfig
     if cfg.prior_logit:
         with torch.no_grad():
             model.policy.action_net.bias.add_(torch.as_tensor(prior_logits(ctx, cfg.prior_logit)))
-    episodes = validation_set(scenario, n_val, cfg, val_bursts)
+    episodes = validation_set(scenario, n_val, cfg, val_bursts, val_families)
     from autotune.registry import make_policy
 
     refs = [run_policy(scenario, make_policy("ray-default", scenario), ep) for ep in episodes]
@@ -284,11 +286,12 @@ def train(scenario: Scenario, timesteps: int, seed: int = 0, config: TrainConfig
 
 
 def train_command(scenario: Scenario, timesteps: int, seed: int, config: TrainConfig, eval_every: int, n_val: int,
-                  val_bursts: int, reward: dict[str, float] | None, name: str) -> str:
+                  val_bursts: int, reward: dict[str, float] | None, name: str,
+                  val_families: int = len(VAL_FAMILIES)) -> str:
     """The ``autotune train`` command that trains this run again into ``policies/NAME.zip``."""
     args = ["autotune", "train", "--scenario", scenario.name, "--timesteps", str(timesteps), "--seed", str(seed),
             "--eval-every", str(eval_every), "--val-episodes", str(n_val), "--val-bursts", str(val_bursts),
-            "--out", f"policies/{name}.zip", *set_args(config, reward)]
+            "--val-families", str(val_families), "--out", f"policies/{name}.zip", *set_args(config, reward)]
     return shlex.join(args)
 
 
@@ -364,18 +367,20 @@ def model_card(scenario: Scenario, result: TrainResult, timesteps: int, seed: in
 def train_and_ship(scenario: Scenario, timesteps: int, out: str | Path, seed: int = 0,
                    config: TrainConfig | None = None, eval_every: int = 20_000, n_val: int = VAL_EPISODES,
                    reward: dict[str, float] | None = None, progress: bool = True,
-                   log: Callable[[str], None] = print, val_bursts: int = VAL_BURSTS) -> ModelCard:
+                   log: Callable[[str], None] = print, val_bursts: int = VAL_BURSTS,
+                   val_families: int = len(VAL_FAMILIES)) -> ModelCard:
     """Train, write ``out`` (zip) atomically, evaluate against baselines, write the model card beside it."""
     out = Path(out)
     cfg = config or TrainConfig()
     head = _git("rev-parse", "HEAD")
     result = train(scenario, timesteps, seed, cfg, eval_every, n_val, reward, progress, log=log,
-                   val_bursts=val_bursts)
+                   val_bursts=val_bursts, val_families=val_families)
     with atomic_path(out) as tmp:
         result.model.save(tmp)  # tmp ends in .zip, so SB3 writes exactly there
-    episodes = validation_set(scenario, n_val, cfg, val_bursts)
+    episodes = validation_set(scenario, n_val, cfg, val_bursts, val_families)
     table = comparison_table(scenario, RLPolicy(result.model, result.ctx, name=f"rl:{out.stem}"), episodes)
-    command = train_command(scenario, timesteps, seed, cfg, eval_every, n_val, val_bursts, reward, out.stem)
+    command = train_command(scenario, timesteps, seed, cfg, eval_every, n_val, val_bursts, reward, out.stem,
+                            val_families)
     card = model_card(scenario, result, timesteps, seed, out, table, episodes, reward, command, code_commit(head))
     write_text_atomic(out.with_suffix(".json"), card.to_json())
     return card

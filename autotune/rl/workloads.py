@@ -142,6 +142,13 @@ def sample_training_episode(scenario: Scenario, rng: np.random.Generator, durati
     lo, hi = scenario.training.mean_rate_range
     rate = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     seed = TRAIN_SEED_BASE + int(rng.integers(0, 2**31))
+    return family_episode(scenario, group, family, rate, seed, rng, duration_s, day_s)
+
+
+def family_episode(scenario: Scenario, group: str, family: str, rate: float, seed: int,
+                   rng: np.random.Generator, duration_s: float, day_s: float) -> Episode:
+    """An episode of one training family at ``rate``: its shape (and trace day) drawn from ``rng``, its arrivals
+    from ``seed``. Training draws the seed from its own range; validation passes its own seeds."""
     if family == "nasa":
         day = float(rng.uniform(NASA_TRAIN_DAYS[0], NASA_TRAIN_DAYS[1] - 1))
         scale = 1 / 24  # a day in an hour, like the synthetic daily scenarios

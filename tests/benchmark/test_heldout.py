@@ -57,6 +57,10 @@ def test_tiny_run_writes_the_columns(tmp_path: Path, scenario: Scenario, case: C
     by = {r["name"]: r for r in pb.summary}
     assert by["predictive+crowd:3"]["compared_with"] == "oracle+crowd:3"
     assert by["ray-default"]["compared_with"] == "oracle-startup"
+    # Priced against ray-default's cost over the same cases, whole and by traffic group.
+    assert by["oracle"]["cases"] == 1 and by["ray-default"]["vs_ray_default"] == pytest.approx(1.0)
+    assert by["oracle"]["vs_ray_default"] == pytest.approx(by["oracle"]["cost_usd"] / by["ray-default"]["cost_usd"])
+    assert list(pb.by_group()) == [case.group] and pb.by_group()[case.group] == pb.summary
 
 
 def test_bounds_alone(scenario: Scenario, case: Case) -> None:

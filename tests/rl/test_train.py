@@ -86,7 +86,8 @@ def test_importing_the_cli_plugin_loads_no_torch_or_ray() -> None:
                                          (["--set", "slo_weight=-1"], "--set: slo_weight must be a number"),
                                          (["--set", "slo_cap=0"], "--set: slo_cap must be a number > 0"),
                                          (["--set", "mixed_capacity=modelled"], "--set: mixed_capacity must be"),
-                                         (["--val-bursts", "-1"], "--val-bursts: must be 0 or more")])
+                                         (["--val-bursts", "-1"], "--val-bursts: must be 0 or more"),
+                                         (["--val-families", "4"], "--val-families: must be 0..3")])
 def test_train_bad_input_exits_2_with_one_line(args: list[str], needle: str) -> None:
     res = run_cli("train", *args)
     assert res.returncode == 2
@@ -102,19 +103,30 @@ def test_training_measures_mixed_gpu_fleets_unless_told_to_add_them_up() -> None
         RayServeClusterEnv("mixed", mixed_capacity="modelled")
 
 
-def test_default_validation_covers_bursts_a_ramp_and_a_smooth_high_load() -> None:
-    """The guard protects only what validation covers: by default a ramp, a smooth load and five bursty loads."""
-    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES, validation_episodes
+def test_default_validation_covers_bursts_a_ramp_a_smooth_high_load_and_the_trained_families() -> None:
+    """The guard protects only what validation covers: by default a ramp, a smooth load, five bursty loads,
+    synthetic and real crowds and a per-second spiky stream."""
+    from autotune.core.burst import of_times
+    from autotune.rl.evaluation import VAL_BURSTS, VAL_EPISODES, VAL_FAMILIES, validation_episodes
+    from autotune.rl.workloads import TRAIN_SEED_BASE
 
     sc = load_scenario("default")
     eps = validation_episodes(sc)
     gens = [ep.label.split("@")[0] for ep in eps]
-    assert len(eps) == VAL_EPISODES + VAL_BURSTS == 10
-    assert {"mmpp", "flash", "ramp", "poisson"} <= set(gens) and gens.count("mmpp") == 5
-    assert len({ep.seed for ep in eps}) == 10 and min(ep.seed for ep in eps) >= 5000  # disjoint from 0..999
+    assert len(eps) == VAL_EPISODES + VAL_BURSTS + len(VAL_FAMILIES) == 13
+    assert {"mmpp", "flash", "ramp", "poisson", "synthetic-crowds", "spiky", "worldcup-crowds"} <= set(gens)
+    assert gens.count("mmpp") == 5
+    seeds = {ep.seed for ep in eps}
+    assert len(seeds) == 13 and min(seeds) >= 5000 and max(seeds) < TRAIN_SEED_BASE  # disjoint from 0..999
     rates = sorted({float(ep.label.split("@")[1].split("{")[0]) for ep in eps if ep.label.startswith("mmpp")})
     assert rates == [150.0, 300.0, 600.0]
-    assert [ep.label for ep in validation_episodes(sc, bursts=0)] == [ep.label for ep in eps[:VAL_EPISODES]]
+    assert [ep.label for ep in validation_episodes(sc, bursts=0, families=0)] == [
+        ep.label for ep in eps[:VAL_EPISODES]]
+    spiky = next(ep for ep in eps if ep.label.startswith("spiky"))
+    t = spiky.arrivals.times
+    assert dict(of_times(t, 0.0, 600.0))[1.0] > 2.0  # the spiky family, not a Poisson stand-in
+    again = validation_episodes(sc)
+    assert all(np.array_equal(a.arrivals.times, b.arrivals.times) for a, b in zip(eps, again, strict=True))
 
 
 def test_validation_episodes_are_as_long_as_training_episodes() -> None:
@@ -123,14 +135,15 @@ def test_validation_episodes_are_as_long_as_training_episodes() -> None:
     sc = load_scenario("default")
     assert {ep.arrivals.duration_s for ep in validation_set(sc, 6, TrainConfig(), 4)} == {sc.training.episode_s}
     long = validation_set(sc, 2, TrainConfig(episode_s=3600.0), 1)
-    assert len(long) == 3 and {ep.arrivals.duration_s for ep in long} == {3600.0}
+    assert len(long) == 2 + 1 + 3 and {ep.arrivals.duration_s for ep in long} == {3600.0}
 
 
 @pytest.mark.slow
 def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
     res = run_cli("train", "--scenario", "default", "--timesteps", "512", "--eval-every", "512", "--out", str(out),
-                  "--val-episodes", "1", "--val-bursts", "0", "--no-progress", "--set", "sizing=crowd",
+                  "--val-episodes", "1", "--val-bursts", "0", "--val-families", "0", "--no-progress",
+                  "--set", "sizing=crowd",
                   "--set", "burst_guard=2", "--set", "n_steps=128", "--set", "slo_weight=2.5",
                   "--set", "mixed_capacity=added")
     assert res.returncode == 0, res.stderr
@@ -144,7 +157,7 @@ def test_train_cli_writes_zip_and_verifiable_card(tmp_path: Path) -> None:
     # rerunnable into policies/, whatever --out said; the keys that differ from the defaults, and the decoding's
     cmd = card.trained_from.command
     assert cmd.startswith("autotune train --scenario default --timesteps 512 --seed 0 --eval-every 512 "
-                          "--val-episodes 1 --val-bursts 0 --out policies/tiny.zip ")
+                          "--val-episodes 1 --val-bursts 0 --val-families 0 --out policies/tiny.zip ")
     for arg in ("--set sizing=crowd", "--set burst_guard=2.0", "--set n_steps=128", "--set mixed_capacity=added",
                 "--set slo_weight=2.5"):
         assert arg in cmd
