@@ -29,7 +29,10 @@ from autotune.sim.capacity import measure_capacity
 from autotune.whatif import run_whatif
 
 ORACLES = ("oracle-startup", "oracle")  # what run_whatif appends after the policies, in its order
-RULES = ("hpa", "predictive", "predictive+crowd:3", "predictive+hold:3")
+# The rules, with the insurance ladder a trained policy must not be dominated by (the Pareto target).
+LADDER = (1.5, 2.0, 4.0, 6.0)
+RULES = ("hpa", "predictive", "predictive+crowd:3", "predictive+hold:3",
+         *(f"predictive+crowd:{k:g}" for k in LADDER))
 Row = dict[str, float | int | str]
 # (case, its index, the policy or plan being simulated, its index in the case, fraction of its run done)
 Progress = Callable[[Case, int, str, int, float], None]
@@ -151,6 +154,9 @@ def summarize(rows: Sequence[Row], target: float) -> dict[str, dict[str, float |
             "kept_where_oracle_startup_keeps": sum(kept(c[p]) for c in early),
             "kept_after_warmup_where_oracle_startup_keeps": sum(kept(c[p], "slo_after_warmup") for c in early),
             "worst_slo": min(float(c[p]["slo_attainment"]) for c in every),
+            # Requests within the SLO over all the requests of every case: the SLO axis of the Pareto front.
+            "slo_overall": _ratio(sum(float(c[p]["slo_attainment"]) * int(c[p]["requests"]) for c in every),
+                                  sum(int(c[p]["requests"]) for c in every)),
             "worst_slo_after_warmup": min(float(c[p]["slo_after_warmup"]) for c in every),
             "cost_usd": cost(every, p),
             "oracle_keeps": len(reach),
@@ -162,6 +168,21 @@ def summarize(rows: Sequence[Row], target: float) -> dict[str, dict[str, float |
             s["cheaper_than_ray_default"] = sum(float(c[p]["cost_usd"]) < float(c["ray-default"]["cost_usd"])
                                                 for c in every)
         out[p] = s
+    return out
+
+
+def dominated_by(summary: dict[str, dict[str, float | int]], policy: str, rivals: Sequence[str]) -> list[str]:
+    """The ``rivals`` both no dearer and no worse in SLO over every case than ``policy``, and better in one."""
+    me = summary[policy]
+    out = []
+    for r in rivals:
+        s = summary.get(r)
+        if s is None or r == policy:
+            continue
+        cost, slo = float(s["cost_usd"]), float(s["slo_overall"])
+        if (cost <= float(me["cost_usd"]) and slo >= float(me["slo_overall"])
+                and (cost < float(me["cost_usd"]) or slo > float(me["slo_overall"]))):
+            out.append(r)
     return out
 
 
@@ -201,6 +222,11 @@ class Heldout:
     def summary(self) -> dict[str, dict[str, float | int]]:
         return summarize(self.rows, self.scenario.slo.target)
 
+    def dominated(self) -> dict[str, list[str]]:
+        summary = self.summary()
+        rivals = [p for p in self.policies if p in ("ray-default", "ray-tuned", *RULES)]
+        return {p: dominated_by(summary, p, rivals) for p in self.policies}
+
     def document(self) -> dict[str, Any]:
         """The JSON written beside the rows: the summary per policy, how it was made and how long it took."""
         return clean({
@@ -208,6 +234,9 @@ class Heldout:
             "warmup_s": WARMUP_S, "policies": self.policies, "plans": list(ORACLES), "command": self.command,
             "wall_s": round(self.wall_s, 1), "summary": self.summary(),
             "by_group": summarize_by_group(self.rows, self.scenario.slo.target),
+            # Per policy, the rules (the built-in autoscalers and autotune's, with the insurance ladder) that
+            # are both cheaper and better in SLO over the held-out cases: none for a policy on their front.
+            "dominated_by": self.dominated(),
             # Whether the live guards stood between each policy's decisions and the cluster in this run.
             "guarded": {str(r["policy"]): bool(r.get("guarded", False)) for r in self.rows},
             # --guards none has no whatif option: the command is the guarded run's.

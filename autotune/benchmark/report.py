@@ -115,6 +115,9 @@ def heldout_table(doc: Mapping[str, Any]) -> str:
     head = ["policy", f"kept (of {n})", "after the warm-up", f"where oracle-startup keeps ({early})",
             "worst after the warm-up", "cost", "vs ray-default", f"vs oracle ({reach} cases)",
             f"vs oracle-startup ({early})"]
+    dominated = doc.get("dominated_by")
+    if dominated is not None:
+        head += ["SLO over all requests", "rules cheaper and better in SLO"]
     rows = []
     for p, s in summ.items():
         rows.append([_label(p, sc), str(s["kept"]), str(s["kept_after_warmup"]),
@@ -122,6 +125,9 @@ def heldout_table(doc: Mapping[str, Any]) -> str:
                      "after the warm-up)", _pct(s["worst_slo_after_warmup"]), _usd(s["cost_usd"]),
                      _x(s.get("cost_vs_ray_default")), _x(s["cost_vs_oracle_where_oracle_keeps"]),
                      _x(s["cost_vs_oracle_startup_where_it_keeps"])])
+        if dominated is not None:
+            rows[-1] += [_pct(s.get("slo_overall")),
+                         "-" if p not in dominated else ", ".join(f"`{r}`" for r in dominated[p]) or "none"]
     return _table(head, rows)
 
 

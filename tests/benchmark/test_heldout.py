@@ -107,3 +107,12 @@ def test_rows_carry_the_group_and_the_summary_is_per_group(tmp_path: Path, scena
     assert doc["by_group"]["spiky"]["ray-default"]["cases"] == 1
     assert {c["group"] for c in doc["cases"]} == {"llm", "spiky"}
     assert {r["group"] for r in read_heldout_rows("default", folder=tmp_path)} == {"llm", "spiky"}
+
+
+def test_a_policy_is_dominated_by_the_rules_cheaper_and_better_in_slo() -> None:
+    s = {"zip": {"cost_usd": 10.0, "slo_overall": 0.99}, "a": {"cost_usd": 9.0, "slo_overall": 0.995},
+         "b": {"cost_usd": 9.0, "slo_overall": 0.98}, "c": {"cost_usd": 10.0, "slo_overall": 0.99},
+         "d": {"cost_usd": 11.0, "slo_overall": 0.999}}
+    # a is both; b is cheaper but worse; c ties on both (no better in either); d is better but dearer.
+    assert heldout.dominated_by(s, "zip", ["a", "b", "c", "d", "zip", "missing"]) == ["a"]
+    assert heldout.dominated_by(s, "a", ["zip", "b", "c", "d"]) == []
