@@ -29,6 +29,17 @@ GUARD_FLAGS = {"max_step_up": "--max-step-up", "max_step_up_ratio": "--max-step-
                "hold_while_starting": "--hold-while-starting", "placement_grace_s": "--placement-grace"}
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``600``, ``90s``, ``15m`` or ``2h`` (argparse turns the ValueError into a usage error)."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip().lower()
+    scale = units.get(t[-1:], None)
+    value = float(t[:-1] if scale else t)
+    if not value > 0 or value != value:
+        raise ValueError(text)
+    return value * (scale or 1.0)
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
         raise InputError("command line", name, "must be positive")
@@ -61,6 +72,22 @@ def register(subparsers: Any) -> None:
                         "history gives (instead of a cold start) unless --state resumed one")
     c.add_argument("--prime-s", type=float, default=1800.0,
                    help="seconds of history to prime from (default 1800: a burst guard's calm half hour)")
+    o = c.add_argument_group("self-optimizing (champion and challenger)")
+    o.add_argument("--optimize-every", type=_duration, metavar="DURATION",
+                   help="record the traffic, and every DURATION (600, 90s, 15m, 2h) run `autotune optimize` on it "
+                        "in a separate process; a challenger that wins by --promote-margin decides in shadow for "
+                        "--shadow, then runs the cluster if no guard would have clipped it")
+    o.add_argument("--optimize-dir", default="autotune-optimize",
+                   help="where the traffic record and each optimizer run's report go (default ./autotune-optimize)")
+    o.add_argument("--optimize-args", default="",
+                   help="more `autotune optimize` options, as one string (e.g. \"--no-tune --seeds 1\")")
+    o.add_argument("--shadow", type=_duration, default=600.0, metavar="DURATION",
+                   help="how long a challenger decides beside the champion before it may act (default 600 s)")
+    o.add_argument("--promote-margin", type=float, default=0.05,
+                   help="the simulated saving a challenger must show over the champion (default 0.05)")
+    o.add_argument("--watch", type=_duration, default=900.0, metavar="DURATION",
+                   help="after a promotion, roll back if the SLO over this long falls below the champion's "
+                        "(default 900 s)")
     k = c.add_argument_group("KubeRay")
     k.add_argument("--rayservice", metavar="NAMESPACE/NAME",
                    help="act by patching this RayService's serveConfigV2 instead of Serve's scale API")
@@ -160,15 +187,47 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
                            dry_run=args.dry_run,
                            guards=guards)
     actuator = _kuberay(args, app) if args.rayservice else ServeActuator(api, app)
+    reopt, challenge = _self_optimizing(args, sc, policy)
     ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics,
-                     state_path=state_path, resumed=resumed)
+                     state_path=state_path, resumed=resumed, reoptimizer=reopt, challenge=challenge)
 
     def close() -> None:
         client.close()
+        if reopt is not None:
+            reopt.stop()
         if log_fh is not sys.stdout:
             log_fh.close()
 
     return ctl, close
+
+
+def _self_optimizing(args: argparse.Namespace, sc: Any, policy: Any) -> tuple[Any, Any]:
+    """The optimizer runner and the champion/challenger gates for ``--optimize-every`` (both None without it)."""
+    if args.optimize_every is None:
+        return None, None
+    import shlex
+
+    from autotune.live.champion import ChallengeConfig, ChampionChallenger
+    from autotune.live.reoptimize import Reoptimizer
+    from autotune.registry import make_policy
+
+    if not 0 <= args.promote_margin < 1:
+        raise InputError("command line", "--promote-margin", f"must be in [0, 1) (got {args.promote_margin})")
+    try:
+        extra = shlex.split(args.optimize_args)
+    except ValueError as e:
+        raise InputError("command line", "--optimize-args", str(e)) from None
+    folder = Path(args.optimize_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError("command line", "--optimize-dir", str(e)) from None
+    cfg = ChallengeConfig(every_s=args.optimize_every, shadow_s=args.shadow, margin=args.promote_margin,
+                          watch_s=args.watch)
+    reopt = Reoptimizer(folder, args.scenario, args.policy, sc.slo.target, args.optimize_every, extra_args=extra)
+    challenge = ChampionChallenger(cfg, policy, args.policy, lambda spec: make_policy(spec, sc),
+                                   target=sc.slo.target)
+    return reopt, challenge
 
 
 def _guards(args: argparse.Namespace) -> GuardConfig:

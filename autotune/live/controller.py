@@ -24,8 +24,10 @@ from autotune.core import LIVE_GUARDS, GuardConfig, Guards, LoopState, step
 from autotune.core.types import Decision, Observation, Policy, PolicyState, PoolObs
 from autotune.live import promtext as pt
 from autotune.live.actuator import Actuator, DryRun
+from autotune.live.champion import ChampionChallenger
 from autotune.live.observer import FAILURES, LiveObserver, Unobserved
 from autotune.live.own_metrics import ControllerMetrics
+from autotune.live.reoptimize import Reoptimizer
 from autotune.live.saved_state import Saved, save_state
 from autotune.live.serve_state import AppState
 from autotune.scenario import Scenario
@@ -71,7 +73,8 @@ class Controller:
                  metrics: ControllerMetrics | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
                  state_path: Path | None = None, resumed: Saved | None = None,
-                 observer: LiveObserver | None = None) -> None:
+                 observer: LiveObserver | None = None, reoptimizer: Reoptimizer | None = None,
+                 challenge: ChampionChallenger | None = None) -> None:
         self.cfg = cfg
         self.scenario = scenario
         self.policy = policy
@@ -92,6 +95,8 @@ class Controller:
         self.prices = {r.name: r.price_per_hour for r in scenario.runtime_pools()}
         # What we last applied: kept (not re-derived) while the cluster is unreachable.
         self.applied: Decision | None = None
+        self.reoptimizer = reoptimizer
+        self.challenge = challenge
 
     @property
     def policy_state(self) -> PolicyState:
@@ -151,7 +156,37 @@ class Controller:
             batch.update(done.applied.batch_size)
             self.metrics.record(self.policy.name, obs, done.applied, batch, self.prices, bool(done.notes))
         self._emit(rec)
+        self._improve(obs, window_s, now)
         return rec
+
+    def _improve(self, obs: Observation, window_s: float, now: float) -> None:
+        """Record the traffic, collect a finished optimizer run's offer, start the next run, step the shadow:
+        each a poll or a policy call, never a wait (the optimizer runs in its own process)."""
+        if self.reoptimizer is not None:
+            ro = self.reoptimizer
+            ro.record.add(now - self.start, window_s, obs.arrivals)
+            offer, failed = ro.poll()
+            if failed is not None:
+                self._emit({"time": _iso(now), **failed})
+            if offer is not None and self.challenge is not None:
+                got = self.challenge.propose(offer, now)
+                if self.metrics:
+                    self.metrics.offers.labels(str(bool(got["accepted"])).lower()).inc()
+                self._emit({"time": _iso(now), **got})
+            if ro.due(now):
+                ro.champion = self.challenge.spec if self.challenge is not None else ro.champion
+                self._emit({"time": _iso(now), **ro.start(now)})
+        if self.challenge is None:
+            return
+        records, switch = self.challenge.observe(obs, self.loop, self.guards, now)
+        for r in records:
+            self._emit({"time": _iso(now), **r})
+            if self.metrics and r["event"] == "promotion":
+                self.metrics.promotions.inc()
+            if self.metrics and r["event"] == "rollback":
+                self.metrics.rollbacks.inc()
+        if switch is not None:
+            self.policy, self.loop = switch
 
     def _save(self, now: float, t: float, rec: dict[str, Any]) -> None:
         """Keep the policy state on disk (``--state``); a failed write is logged, and the loop goes on."""

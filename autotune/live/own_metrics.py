@@ -24,6 +24,10 @@ class ControllerMetrics:
         self.cost = Gauge("autotune_estimated_usd_per_hour", "Target fleet price per hour", registry=r)
         self.slo = Gauge("autotune_slo_attainment", "Fraction on time in the last window", registry=r)
         self.rate = Gauge("autotune_arrival_rate", "Requests per second in the last window", registry=r)
+        self.promotions = Counter("autotune_promotions", "Challengers promoted to run the cluster", registry=r)
+        self.rollbacks = Counter("autotune_rollbacks", "Promotions rolled back on an SLO regression", registry=r)
+        self.offers = Counter("autotune_offers", "Optimizer offers, by whether a shadow period began",
+                              ["accepted"], registry=r)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)
