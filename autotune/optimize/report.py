@@ -14,13 +14,14 @@ from rich.table import Table
 from autotune.fileio import atomic_path, write_atomic, write_text_atomic
 from autotune.optimize.choose import Choice, Figure
 
-COLUMNS = ("candidate", "part", "cost_usd", "usd_per_hour", "slo_attainment", "meets_target", "requests", "lost",
-           "scale_actions", "seeds", "chosen")
+COLUMNS = ("candidate", "part", "cost_usd", "usd_per_hour", "slo_attainment", "worst_slice_slo", "meets_target",
+           "requests", "lost", "scale_actions", "seeds", "chosen")
 
 
 def rows(figs: Sequence[Figure], target: float, chosen: str) -> list[dict[str, Any]]:
     return [{"candidate": f.candidate, "part": f.part, "cost_usd": f.cost_usd, "usd_per_hour": f.usd_per_hour,
-             "slo_attainment": f.slo_attainment, "meets_target": f.meets(target), "requests": f.requests,
+             "slo_attainment": f.slo_attainment, "worst_slice_slo": f.worst_slice_slo,
+             "meets_target": f.meets(target), "requests": f.requests,
              "lost": f.lost, "scale_actions": f.scale_actions, "seeds": f.seeds, "chosen": f.candidate == chosen}
             for f in figs]
 

@@ -21,6 +21,11 @@ def test_cheapest_meeting_the_target() -> None:
     assert c.chosen == "c" and c.met
 
 
+def test_meeting_the_target_only_on_average_does_not_count() -> None:
+    uneven = Figure("uneven", "choose", 1.0, 1.0, 0.995, 100, 0, 0.0, 1, worst_slice_slo=0.97)
+    assert choose([uneven, _fig("even", 2.0, 0.992)], 0.99).chosen == "even"
+
+
 def test_none_meeting_the_target_takes_the_highest_slo() -> None:
     c = choose([_fig("a", 3.0, 0.95), _fig("b", 1.0, 0.97)], 0.99)
     assert c.chosen == "b" and not c.met
