@@ -51,7 +51,8 @@ class Versions(_Strict):
 class TrainedFrom(_Strict):
     """How to train this network again."""
 
-    command: str = Field(description="the `autotune train` command that writes this policy to policies/NAME.zip")
+    command: str = Field(description="the `autotune train` command that writes this policy to policies/NAME.zip, "
+                                     "or the `autotune optimize` command that fine-tuned it")
     code_commit: str | None = Field(None, pattern=r"^[0-9a-f]{7,40}$",
                                     description="git commit of the code the command runs against; None if the "
                                                 "code was not committed")
@@ -214,8 +215,11 @@ class ModelCard(_Strict):
     def _check(self) -> ModelCard:
         out = f"--out policies/{self.policy}.zip"
         cmd = self.trained_from.command
-        if not cmd.startswith("autotune train ") or f"{out} " not in f"{cmd} ":
-            raise CardFieldError("trained_from.command", f"must be an `autotune train` command with {out}")
+        # `autotune optimize` fine-tunes a shipped policy on a user's traffic and writes it into its --out folder.
+        if not cmd.startswith("autotune optimize ") and (not cmd.startswith("autotune train ")
+                                                          or f"{out} " not in f"{cmd} "):
+            raise CardFieldError("trained_from.command", f"must be an `autotune train` command with {out} "
+                                                         "(or the `autotune optimize` command that fine-tuned it)")
         h, d = self.hyperparameters, self.decoding
         for name in ("action_kind", "sizing", "mixed_capacity"):
             if getattr(d, name) != getattr(h, name):

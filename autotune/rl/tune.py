@@ -22,11 +22,14 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.fileio import write_text_atomic
 from autotune.paths import POLICIES
 from autotune.scenario import RayAutoscalerSpec, Scenario
+
+if TYPE_CHECKING:
+    from autotune.rl.evaluation import EvalEpisode
 
 Log = Callable[[str], None]
 N_TUNE_EPISODES = 4  # the first validation mixes (own workload, mmpp, flash, daily)
@@ -49,8 +52,10 @@ def _init_ray(address: str | None, num_cpus: int) -> None:
                  log_to_driver=False)
 
 
-def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
-    """One Ray-autoscaler config, scored episode by episode (ASHA's time axis)."""
+def _ray_trial(config: dict[str, Any], scenario_json: str, episodes: list[EvalEpisode] | None = None,
+               ref_costs: list[float] | None = None) -> None:
+    """One Ray-autoscaler config, scored episode by episode (ASHA's time axis); ``episodes`` (with ray-default's
+    cost on each, ``ref_costs``) replace the validation episodes."""
     from ray import tune
 
     from autotune.policies.ray_default import RayDefaultPolicy
@@ -63,21 +68,30 @@ def _ray_trial(config: dict[str, Any], scenario_json: str) -> None:
     ref = make_policy("ray-default", sc)
     scores: list[float] = []
     slo_min = 1.0
-    for k, ep in enumerate(validation_episodes(sc, N_TUNE_EPISODES, bursts=0, families=N_TUNE_FAMILIES)):
-        r, b = run_policy(sc, pol, ep), run_policy(sc, ref, ep)
-        scores.append(score(float(r["cost_usd"]), float(r["slo_after_warmup"]), float(b["cost_usd"]),
-                            sc.slo.target))
+    eps = (validation_episodes(sc, N_TUNE_EPISODES, bursts=0, families=N_TUNE_FAMILIES)
+           if episodes is None else episodes)
+    for k, ep in enumerate(eps):
+        r = run_policy(sc, pol, ep)
+        b_cost = float(run_policy(sc, ref, ep)["cost_usd"]) if ref_costs is None else ref_costs[k]
+        scores.append(score(float(r["cost_usd"]), float(r["slo_after_warmup"]), b_cost, sc.slo.target))
         slo_min = min(slo_min, float(r["slo_after_warmup"]))
         tune.report({"score": sum(scores) / len(scores), "episodes": k + 1, "min_slo": slo_min})
 
 
-def _ray_default_score(sc: Scenario) -> float:
+def _ray_default_rows(sc: Scenario, episodes: list[EvalEpisode] | None = None) -> list[dict[str, Any]]:
     from autotune.registry import make_policy
-    from autotune.rl.evaluation import run_policy, score, validation_episodes
+    from autotune.rl.evaluation import run_policy, validation_episodes
 
     ref = make_policy("ray-default", sc)
-    eps = validation_episodes(sc, N_TUNE_EPISODES, bursts=0, families=N_TUNE_FAMILIES)
-    rows = [run_policy(sc, ref, ep) for ep in eps]
+    eps = (validation_episodes(sc, N_TUNE_EPISODES, bursts=0, families=N_TUNE_FAMILIES)
+           if episodes is None else episodes)
+    return [run_policy(sc, ref, ep) for ep in eps]
+
+
+def _ray_default_score(sc: Scenario, rows: list[dict[str, Any]] | None = None) -> float:
+    from autotune.rl.evaluation import score
+
+    rows = _ray_default_rows(sc) if rows is None else rows
     return sum(score(float(r["cost_usd"]), float(r["slo_after_warmup"]), float(r["cost_usd"]), sc.slo.target)
                for r in rows) / len(rows)
 
@@ -115,20 +129,30 @@ def _run(trainable: Any, space: dict[str, Any], trials: int, time_attr: str, max
 
 
 def tune_ray_baseline(scenario: Scenario, trials: int, address: str | None = None, log: Log = print,
-                      out: Path | None = None, concurrent: int = 2) -> dict[str, Any]:
-    """Sweep the Ray autoscaler knobs; write the best to ``policies/<scenario>-ray-tuned.json``."""
+                      out: Path | None = None, concurrent: int = 2,
+                      episodes: list[EvalEpisode] | None = None) -> dict[str, Any]:
+    """Sweep the Ray autoscaler knobs; write the best to ``policies/<scenario>-ray-tuned.json`` (or ``out``).
+
+    ``episodes``: tune on these (say, slices of a user's recorded traffic) instead of the validation episodes;
+    ray-default's cost on each is simulated once, here, not in every trial."""
     from ray import tune
 
     _init_ray(address, concurrent)
     t0 = time.monotonic()
-    results = _run(tune.with_parameters(_ray_trial, scenario_json=scenario.model_dump_json()),
-                   ray_search_space(), trials, "episodes", N_TUNED, 1, f"ray-tune-{scenario.name}", concurrent,
+    n_eps = N_TUNED if episodes is None else len(episodes)
+    given: dict[str, Any] = {}
+    ref_rows = None
+    if episodes is not None:
+        ref_rows = _ray_default_rows(scenario, episodes)
+        given = {"episodes": episodes, "ref_costs": [float(r["cost_usd"]) for r in ref_rows]}
+    results = _run(tune.with_parameters(_ray_trial, scenario_json=scenario.model_dump_json(), **given),
+                   ray_search_space(), trials, "episodes", n_eps, 1, f"ray-tune-{scenario.name}", concurrent,
                    # Ray's own defaults are the first trial, so ray-tuned is never worse than ray-default.
                    start=[{**RayAutoscalerSpec().model_dump(), "upscaling_factor": 1.0, "downscaling_factor": 1.0}])
     best = results.get_best_result(metric="score", mode="min", scope="last")
-    if best.metrics is None or best.metrics.get("episodes") != N_TUNED:
+    if best.metrics is None or best.metrics.get("episodes") != n_eps:
         # ASHA may leave the lowest last score on a trial it stopped early; want a complete one.
-        done = [r for r in results if r.metrics and r.metrics.get("episodes") == N_TUNED]
+        done = [r for r in results if r.metrics and r.metrics.get("episodes") == n_eps]
         best = min(done, key=lambda r: r.metrics["score"])
     cfg = RayAutoscalerSpec(**best.config)
     data = {
@@ -140,11 +164,12 @@ def tune_ray_baseline(scenario: Scenario, trials: int, address: str | None = Non
         "min_episode_slo": best.metrics["min_slo"],
         "trials": trials,
         "scheduler": "ASHA over episodes (grace 1, reduction 2)",
-        "tuning_episodes": (f"{N_TUNE_EPISODES} validation episodes and {N_TUNE_FAMILIES} of the trained "
-                            "families, seeds 5000+"),
+        "tuning_episodes": (f"{N_TUNE_EPISODES} validation episodes and {N_TUNE_FAMILIES} of the trained families, "
+                             "seeds 5000+") if episodes is None else
+                           f"{n_eps} given episodes: {', '.join(e.label for e in episodes)}",
         "wall_time_s": round(time.monotonic() - t0, 1),
     }
-    data["ray_default_score"] = _ray_default_score(scenario)
+    data["ray_default_score"] = _ray_default_score(scenario, ref_rows)
     path = out or POLICIES / f"{scenario.name}-ray-tuned.json"
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     log(f"ray-tuned for {scenario.name}: score {data['score']:.3f} (ray-default {data['ray_default_score']:.3f}, "
