@@ -42,7 +42,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
     opts = Options(scenario=args.scenario, trace=trace_options(args), prometheus=args.prometheus, app=args.app,
                    target=args.target, choose_share=args.choose_share, slice_s=args.slice_minutes * 60.0,
-                   seeds=args.seeds, ladder=_ladder(args.ladder), tune=not args.no_tune, tune_trials=args.tune_trials,
+                   seeds=args.seeds, ladder=_ladder(args.ladder), also=args.candidate or (), tune=not args.no_tune,
+                   tune_trials=args.tune_trials,
                    fine_tune_steps=args.fine_tune_steps, address=args.address, local=args.local, out=args.out,
                    command=shlex.join(["autotune", *sys.argv[1:]]) if sys.argv[1:2] == ["optimize"]
                    else "autotune optimize")
@@ -73,6 +74,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=2, help="simulator seeds per slice and candidate (default 2)")
     p.add_argument("--ladder", default=",".join(f"{k:g}" for k in (2.0, 3.0)),
                    help="the surges K of the predictive+crowd:K and +hold:K candidates (default 2,3)")
+    p.add_argument("--candidate", action="append", metavar="POLICY",
+                   help="also evaluate this policy spec or zip (repeatable; named as given in the report)")
     p.add_argument("--no-tune", action="store_true", help="no ray-tuned candidate (skip the Ray Tune sweep)")
     p.add_argument("--tune-trials", type=int, default=8, help="Ray Tune trials for ray-tuned (default 8)")
     p.add_argument("--fine-tune-steps", type=int, default=4096,

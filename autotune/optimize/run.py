@@ -17,7 +17,15 @@ from autotune.errors import InputError
 from autotune.fileio import write_text_atomic
 from autotune.optimize import grid
 from autotune.optimize import report as R
-from autotune.optimize.candidates import LADDER, Candidate, describe, ray_candidate, rule_candidates
+from autotune.optimize.candidates import (
+    LADDER,
+    Candidate,
+    describe,
+    ray_candidate,
+    rule_candidates,
+    spec_candidate,
+    zip_candidate,
+)
 from autotune.optimize.choose import Choice, Figure, choose, figures
 from autotune.optimize.split import LEAD_S, Split, split
 from autotune.scenario import Scenario, load_scenario
@@ -41,6 +49,7 @@ class Options:
     lead_s: float = LEAD_S
     seeds: int = 2
     ladder: Sequence[float] = LADDER
+    also: Sequence[str] = ()  # more candidates by spec or zip path (the live controller adds its running policy)
     tune: bool = True
     tune_trials: int = TUNE_TRIALS
     fine_tune_steps: int = 4096
@@ -104,10 +113,34 @@ def check(opts: Options) -> tuple[Scenario, Arrivals, Split, float]:
     return sc, arr, sp, target
 
 
+def given_candidates(sc: Scenario, specs: Sequence[str], known: set[str]) -> list[Candidate]:
+    """``--candidate`` specs and zips, each named as given (so a caller finds its row); a bad one is a one-line
+    error naming it."""
+    from autotune.registry import make_policy
+
+    out: list[Candidate] = []
+    for spec in specs:
+        if spec in known or spec in {c.name for c in out}:
+            continue
+        if spec.endswith(".zip"):
+            path = Path(spec)
+            if not path.exists() or not path.with_suffix(".json").exists():
+                raise InputError("command line", "--candidate", f"{spec}: no such policy zip with its card")
+            out.append(zip_candidate(spec, path, "given on the command line"))
+            continue
+        try:
+            make_policy(spec, sc)  # an unknown or malformed spec fails here, before any work
+        except InputError as e:
+            raise InputError("command line", "--candidate", f"{spec}: {e.problem}") from None
+        out.append(spec_candidate(spec, "given on the command line"))
+    return out
+
+
 def optimize(opts: Options, log: Log = print, bar: BarFactory = _no_bar) -> Result:
     t0 = time.monotonic()
     sc, arr, sp, target = check(opts)
     cands = rule_candidates(sc, opts.ladder)
+    cands += given_candidates(sc, opts.also, {c.name for c in cands})
     shipped = next((c for c in cands if c.kind == "zip"), None)
     steps = opts.fine_tune_steps if shipped is not None else 0
     if steps:

@@ -23,6 +23,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     (["--prometheus", "http://localhost:9090", "--app", "app"], "--prometheus: reading the traffic from "
                                                                 "Prometheus is not yet supported"),
     ([], "--trace: required"),
+    (["--candidate", "nope"], "--candidate: nope: "),
+    (["--candidate", "no/such.zip"], "--candidate: no/such.zip: no such policy zip"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                   short_trace: Path, extra: list[str], needle: str) -> None:
@@ -58,8 +60,12 @@ def test_end_to_end_writes_every_output(capsys: pytest.CaptureFixture[str], tmp_
                                         short_trace: Path) -> None:
     out = tmp_path / "out"
     rc, err = _run(capsys, "--trace", str(short_trace), "--out", str(out), "--local", "--no-tune",
-                   "--fine-tune-steps", "0", "--seeds", "1", "--ladder", "3", "--target", "0.95")
+                   "--fine-tune-steps", "0", "--seeds", "1", "--ladder", "3", "--target", "0.95",
+                   "--candidate", "static:2", "--candidate", "predictive")
     assert rc == 0, err
+    rows = (out / "report.csv").read_text().splitlines()
+    # A given candidate is evaluated on both parts under its own name; one already in the family is not repeated.
+    assert sum(r.startswith("static:2,") for r in rows) == 2 and sum(r.startswith("predictive,") for r in rows) == 2
     for name in ("chosen.json", "report.csv", "report.md", "report.png"):
         assert (out / name).stat().st_size > 0
     chosen = json.loads((out / "chosen.json").read_text())
