@@ -54,6 +54,7 @@ class Offer:
     champion_slo: float
     target: float
     source: str  # where the evidence is (the optimizer's report)
+    against: str = ""  # the champion the run compared with (its spec); another champion makes the offer stale
 
     def evidence(self) -> dict[str, Any]:
         return {"challenger": self.policy, "sim_cost_usd": self.cost_usd, "sim_slo": self.slo,
@@ -140,6 +141,9 @@ class ChampionChallenger:
         rec: dict[str, Any] = {"event": "offer", "champion": self.spec, **offer.evidence()}
         if self.former is not None:
             rec.update(accepted=False, why="the last promotion is still being watched")
+            return rec
+        if offer.against and offer.against != self.spec:
+            rec.update(accepted=False, why=f"compared with {offer.against}, which no longer runs")
             return rec
         ok, why = wins(offer, self.spec, self.cfg.margin)
         if ok:

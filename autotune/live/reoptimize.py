@@ -153,4 +153,4 @@ def read_offer(out: Path, champion: str) -> Offer:
     return Offer(policy=str(chosen.get("policy", name)), cost_usd=num(mine, "cost_usd"),
                  slo=num(mine, "slo_attainment"), champion_cost_usd=num(theirs, "cost_usd"),
                  champion_slo=num(theirs, "slo_attainment"), target=float(chosen.get("target", math.nan)),
-                 source=str(out / "report.md"))
+                 source=str(out / "report.md"), against=champion)

@@ -80,6 +80,11 @@ def test_a_challenger_the_guards_would_clip_is_rejected_and_never_acts() -> None
     assert "would have clipped" in recs[-1]["why"] and cc.champion.name == "static:2" and cc.promotions == 0
 
 
+def test_an_offer_compared_with_a_former_champion_is_stale() -> None:
+    rec = _cc().propose(Offer("hpa", 1.0, 0.99, 2.0, 0.99, 0.95, "", against="static:4"), 0.0)
+    assert not rec["accepted"] and rec["why"] == "compared with static:4, which no longer runs"
+
+
 def test_an_unbuildable_challenger_is_rejected_at_once() -> None:
     rec = _cc().propose(_offer("no-such-policy"), 0.0)
     assert not rec["accepted"] and "cannot build no-such-policy" in rec["why"]
