@@ -108,6 +108,7 @@ def _table(name: str, cal: Any) -> Table:
     if t.daily_amplitude is not None:
         table.add_row("", "daily amplitude", "", f"{t.daily_amplitude:.2f}", f"rms {t.daily_rms:.1%}", "")
     lat = cal.latency
-    table.add_row("measured", "p50 / p99 ms", "", f"{lat.p50_ms:.0f} / {lat.p99_ms:.0f}", "",
-                  f"{lat.requests:,} requests")
+    if lat.requests:
+        table.add_row("measured", "p50 / p99 ms", "", f"{lat.p50_ms:.0f} / {lat.p99_ms:.0f}", "",
+                      f"{lat.requests:,} requests")
     return table
