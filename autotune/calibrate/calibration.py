@@ -33,11 +33,14 @@ class PoolCalibration:
         return self.start.name
 
     def profile(self) -> dict[str, float]:
-        """The pool's ``service:`` entry: the fits, and the starting load_s when no replica started."""
+        """The pool's ``service:`` entry: the fits, the starting load_s when no replica started, and no
+        noise_sigma (the catalog's) when the buckets did not resolve it."""
         s = self.service
-        return {"fixed_ms": round(s.fixed_ms, 2), "per_item_ms": round(s.per_item_ms, 2),
-                "noise_sigma": round(s.noise_sigma, 3),
-                "load_s": round(self.startup.load_s if self.startup else self.start.load_s, 2)}
+        out = {"fixed_ms": round(s.fixed_ms, 2), "per_item_ms": round(s.per_item_ms, 2)}
+        if not s.noise_held:
+            out["noise_sigma"] = round(s.noise_sigma, 3)
+        out["load_s"] = round(self.startup.load_s if self.startup else self.start.load_s, 2)
+        return out
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ class Calibration:
         for p in self.pools:
             s = p.service
             pools[p.name] = {"windows": s.windows, "batches": s.batches, "batch_sizes_seen": s.sizes_seen,
+                             "noise_held": s.noise_held,
                              "fixed_ms_se": round(s.fixed_se_ms, 2), "per_item_ms_se": round(s.per_item_se_ms, 2),
-                             "rms_ms": round(s.rms_ms, 2), "rel_rms": round(s.rel_rms, 4),
+                             "time_bucket_rms": round(s.bucket_rms, 4), "time_bucket_worst": round(s.bucket_worst, 4),
                              "replica_starts": p.startup.starts if p.startup else 0}
         lat = self.latency
         measured = {"requests": lat.requests, "p50_ms": _round(lat.p50_ms), "p99_ms": _round(lat.p99_ms)}
@@ -95,12 +99,12 @@ def calibrate(sc: Scenario, samples: Sequence[Sample], app: str, source: str, sp
     pools = []
     for rt in sc.runtime_pools():
         where = f'{measure.BATCH_EXEC}{{application="{app}",deployment="{rt.name}"}}'
-        windows = measure.batch_windows(samples, app, rt.name)
+        windows = measure.batch_windows(samples, app, rt.name, rt.spec.batch_size)
         if not windows:
             raise InputError(source, where, "no batches recorded (is the app deployed under that name, and "
                              "does it take load?)")
         try:
-            svc = fit.fit_service(windows, fit.sizes_seen(measure.size_bins(samples, app, rt.name)), where)
+            svc = fit.fit_service(windows, (rt.fixed_ms, rt.per_item_ms, rt.noise_sigma), where)
             up = fit.fit_startup(*measure.startups(samples, app, rt.name),
                                  field=f'{measure.STARTUP}{{deployment="{rt.name}"}}')
         except fit.ThinData as e:

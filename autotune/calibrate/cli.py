@@ -97,8 +97,8 @@ def _table(name: str, cal: Any) -> Table:
         table.add_row(p.name, "fixed_ms", f"{st.fixed_ms:.2f}", f"{s.fixed_ms:.2f}", f"± {s.fixed_se_ms:.2f}", n)
         table.add_row("", "per_item_ms", f"{st.per_item_ms:.2f}", f"{s.per_item_ms:.2f}", f"± {s.per_item_se_ms:.2f}",
                       f"{s.sizes_seen} batch sizes")
-        table.add_row("", "noise_sigma", f"{st.noise_sigma:.3f}", f"{s.noise_sigma:.3f}",
-                      f"rms {s.rms_ms:.2f} ms ({s.rel_rms:.1%})", "")
+        table.add_row("", "noise_sigma", f"{st.noise_sigma:.3f}", "(kept)" if s.noise_held else f"{s.noise_sigma:.3f}",
+                      f"buckets rms {s.bucket_rms:.1%}, worst {s.bucket_worst:.1%}", "")
         up = p.startup
         table.add_row("", "load_s", f"{st.load_s:.2f}", f"{up.load_s:.2f}" if up else "(kept)", "",
                       f"{up.starts} replica starts" if up else "no replica started")

@@ -2,18 +2,22 @@
 
 Ray Serve records a batch's size and its execution time in two separate histograms
 (``serve_actual_batch_size`` and ``serve_batch_execution_time_ms``, ray/serve/batching.py), so no
-(size, time) pair of one batch is ever exported. What a window of them gives is the number of batches,
-the sum of their sizes and the sum of their times. For the simulator's linear model
-``batch_ms = fixed_ms + size * per_item_ms`` the window's mean time is exactly
-``fixed_ms + mean_size * per_item_ms`` plus the mean of the batches' noise, so a weighted least-squares
-line through the windows' (mean size, mean time) recovers both terms, provided the windows' mean sizes
-differ (a load that varies, so batches of several sizes form).
+(size, time) pair of one batch is ever exported; and Ray's metrics pipeline records every observation
+at its bucket's midpoint (ray/_private/telemetry/open_telemetry_metric_recorder.py: "the histogram sum
+value will be an approximation"), so a histogram's ``_sum`` says nothing finer than its buckets. What
+is exact is the bucket counts. A window of them gives how many batches of each size ran (from the size
+and utilization histograms, :mod:`autotune.calibrate.measure`) and how many batch times fell in each
+time bucket; the fit is the (fixed_ms, per_item_ms, noise_sigma) of the simulator's model
+``batch_ms = (fixed_ms + size * per_item_ms) x LogNormal(mean 1, sigma)`` under which those time
+buckets are most likely (multinomial likelihood, every window's own mix of sizes). Windows whose mixes
+differ, and batch times that cross bucket bounds, are what separate the terms; the standard errors
+(from the likelihood's curvature) say when they do not.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +26,10 @@ from autotune.core import burst
 
 # Below these a fit says more about the noise than about the pool.
 MIN_BATCHES = 30
-MIN_WINDOWS = 4
-MIN_BATCH_SIZES = 2  # distinct batch-size buckets seen: one size cannot separate fixed from per-item time
-MIN_SIZE_SPREAD = 0.2  # weighted std of the windows' mean batch sizes, requests
+MIN_BATCH_SIZES = 2  # distinct batch sizes seen: one size cannot separate fixed from per-item time
+MIN_BUCKET_SHARE = 0.05  # a time bucket holding fewer of the batches than this does not locate them
+MAX_REL_SE = 0.25  # a term whose standard error is above this fraction of the batch time is not identified
+MAX_REL_SE_SIGMA = 0.5  # noise resolved this well is fitted, else held at the starting scenario's
 DAY_S = 86400.0
 
 
@@ -39,31 +44,26 @@ class ThinData(ValueError):
 
 @dataclass(frozen=True)
 class BatchWindow:
-    """What one replica's batch histograms say about one window."""
+    """One replica's batches in one window: how many of each size, and how many times fell in each bucket."""
 
-    batches: float  # batches executed (the execution-time histogram's count increment)
-    items: float  # requests in batches formed (the batch-size histogram's sum increment)
-    sized: float  # batches formed (the batch-size histogram's count increment)
-    exec_ms: float  # summed execution time
+    sizes: tuple[float, ...]  # batches of size 1, 2, ...
+    exec_bins: tuple[tuple[float, float], ...]  # (bucket upper bound ms, batches in the bucket), ascending
 
     @property
-    def mean_size(self) -> float:
-        return self.items / self.sized
-
-    @property
-    def mean_ms(self) -> float:
-        return self.exec_ms / self.batches
+    def batches(self) -> float:
+        return sum(c for _, c in self.exec_bins)
 
 
 @dataclass(frozen=True)
 class ServiceFit:
     fixed_ms: float
     per_item_ms: float
-    noise_sigma: float  # per batch, log-normal: a batch's time spread relative to its mean
-    fixed_se_ms: float  # standard errors from the least-squares covariance
+    noise_sigma: float  # log-normal sigma of one batch's time
+    noise_held: bool  # the buckets did not resolve it: held at the starting value
+    fixed_se_ms: float  # standard errors from the likelihood's curvature
     per_item_se_ms: float
-    rms_ms: float  # batch-weighted RMS residual of the windows' mean time
-    rel_rms: float  # rms_ms over the mean batch time
+    bucket_rms: float  # RMS of observed minus predicted fraction of batches per time bucket, all windows pooled
+    bucket_worst: float  # the largest such difference
     windows: int
     batches: int
     sizes_seen: int
@@ -77,58 +77,140 @@ def _finite(field: str, values: Sequence[float]) -> None:
         raise ThinData(field, "not a number in the samples")
 
 
-def fit_service(windows: Sequence[BatchWindow], sizes_seen: int, field: str = "batches") -> ServiceFit:
-    """Least squares of window mean time on window mean size, each window weighted by its batches.
+_erf = np.vectorize(math.erf, otypes=[float])
 
-    A window's mean has variance sigma^2 x mean^2 / batches for log-normal noise of sigma per batch, which
-    gives the noise estimate; a fit that would make either term negative is refitted with that term at 0.
+
+def _bucket_probs(theta: np.ndarray, n_sizes: int, bounds: np.ndarray) -> np.ndarray:
+    """P(batch time in bucket k | size s) for sizes 1..n_sizes: a (sizes, buckets) matrix."""
+    a, b, sigma = theta
+    mean = a + b * np.arange(1, n_sizes + 1)
+    mu = np.log(np.maximum(mean, 1e-6)) - sigma**2 / 2
+    with np.errstate(divide="ignore"):
+        z = (np.log(bounds)[None, :] - mu[:, None]) / sigma
+    cdf = 0.5 * (1 + _erf(z / math.sqrt(2)))
+    cdf[:, -1] = 1.0  # the +Inf bucket
+    return np.diff(np.concatenate([np.zeros((n_sizes, 1)), cdf], axis=1), axis=1)
+
+
+def _nll(theta: np.ndarray, pi: np.ndarray, counts: np.ndarray, bounds: np.ndarray) -> float:
+    if theta[0] < 0 or theta[1] < 0 or not 1e-3 <= theta[2] <= 1.0:
+        return math.inf
+    pred = pi @ _bucket_probs(theta, pi.shape[1], bounds)
+    return -float(np.sum(counts * np.log(np.maximum(pred, 1e-12))))
+
+
+def _nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: np.ndarray, iters: int = 600,
+                 tol: float = 1e-7) -> np.ndarray:
+    """Minimize ``f`` from ``x0`` (the textbook simplex: reflect, expand, contract, shrink)."""
+    pts = [x0] + [x0 + np.eye(len(x0))[i] * step[i] for i in range(len(x0))]
+    vals = [f(p) for p in pts]
+    for _ in range(iters):
+        order = np.argsort(vals)
+        pts, vals = [pts[i] for i in order], [vals[i] for i in order]
+        if abs(vals[-1] - vals[0]) <= tol * (abs(vals[0]) + tol):
+            break
+        centre = np.mean(pts[:-1], axis=0)
+        refl = centre + (centre - pts[-1])
+        fr = f(refl)
+        if fr < vals[0]:
+            exp = centre + 2 * (centre - pts[-1])
+            fe = f(exp)
+            pts[-1], vals[-1] = (exp, fe) if fe < fr else (refl, fr)
+        elif fr < vals[-2]:
+            pts[-1], vals[-1] = refl, fr
+        else:
+            con = centre + 0.5 * (pts[-1] - centre)
+            fc = f(con)
+            if fc < vals[-1]:
+                pts[-1], vals[-1] = con, fc
+            else:
+                pts = [pts[0] + 0.5 * (p - pts[0]) for p in pts]
+                vals = [f(p) for p in pts]
+    return pts[int(np.argmin(vals))]
+
+
+def _hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    n = len(x)
+    out = np.zeros((n, n))
+    e = np.eye(n) * h
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = (f(x + e[i] + e[j]) - f(x + e[i] - e[j]) - f(x - e[i] + e[j]) + f(x - e[i] - e[j])) / (
+                4 * h[i] * h[j])
+    return out
+
+
+def _fit(f: Callable[[np.ndarray], float], x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum of ``f`` from a few starts (the bucketed likelihood has flat stretches) and its standard
+    errors from the curvature there (inf where it is flat)."""
+    best = None
+    for scale in (1.0, 0.5, 2.0):
+        x = x0.copy()
+        x[:2] *= scale
+        x = _nelder_mead(f, x, x0 * 0.3)
+        x = _nelder_mead(f, x, np.maximum(x * 0.05, 1e-3))
+        if best is None or f(x) < f(best):
+            best = x
+    assert best is not None
+    try:
+        cov = np.linalg.inv(_hessian(f, best, np.maximum(np.abs(best) * 1e-3, 1e-4)))
+        diag = np.diag(cov)
+        se = np.sqrt(diag) if np.all(diag > 0) else np.full(len(best), math.inf)
+    except np.linalg.LinAlgError:
+        se = np.full(len(best), math.inf)
+    return best, se
+
+
+def fit_service(windows: Sequence[BatchWindow], start: tuple[float, float, float],
+                field: str = "batches") -> ServiceFit:
+    """The most likely (fixed_ms, per_item_ms, noise_sigma) given each window's sizes and time buckets.
+
+    ``start`` is where the search begins (the starting scenario's values); every window must share the
+    time buckets (one histogram's bounds).
     """
-    use = [w for w in windows if w.batches >= 1 and w.sized >= 1]
-    _finite(field, [v for w in use for v in (w.batches, w.items, w.sized, w.exec_ms)])
+    _finite(field, [v for w in windows for v in (*w.sizes, *(c for _, c in w.exec_bins))])
+    use = [w for w in windows if w.batches >= 1 and sum(w.sizes) >= 1]
     n_batches = int(round(sum(w.batches for w in use)))
     if n_batches < MIN_BATCHES:
         raise ThinData(field, f"{n_batches} batches recorded, at least {MIN_BATCHES} needed (send more load)")
-    if len(use) < MIN_WINDOWS:
-        raise ThinData(field, f"{len(use)} windows with batches, at least {MIN_WINDOWS} needed (a longer span)")
-    if sizes_seen < MIN_BATCH_SIZES:
-        raise ThinData(field, f"{sizes_seen} batch size seen, at least {MIN_BATCH_SIZES} needed to separate "
-                              "fixed from per-item time (a load that varies, so batches of several sizes form)")
-    x = np.array([w.mean_size for w in use])
-    y = np.array([w.mean_ms for w in use])
-    wt = np.array([w.batches for w in use])
-    xm = float(np.average(x, weights=wt))
-    spread = math.sqrt(float(np.average((x - xm) ** 2, weights=wt)))
-    if spread < MIN_SIZE_SPREAD:
-        raise ThinData(field, f"windows' mean batch sizes spread {spread:.2f} requests, at least "
-                              f"{MIN_SIZE_SPREAD} needed (a load that varies, so batches of several sizes form)")
-    a, b = _wls(x, y, wt)
-    if a < 0:
-        a, b = 0.0, float(np.sum(wt * x * y) / np.sum(wt * x * x))
-    if b < 0:
-        a, b = float(np.average(y, weights=wt)), 0.0
-    pred = a + b * x
-    r = y - pred
-    dof = max(1, len(use) - 2)
-    s2 = float(np.sum(wt * r**2)) / dof
-    cov = s2 * np.linalg.pinv(np.array([[wt.sum(), (wt * x).sum()], [(wt * x).sum(), (wt * x * x).sum()]]))
-    sigma = math.sqrt(float(np.sum(wt * r**2 / np.maximum(pred, 1e-9) ** 2)) / dof)
-    rms = math.sqrt(float(np.average(r**2, weights=wt)))
-    return ServiceFit(fixed_ms=a, per_item_ms=b, noise_sigma=min(1.0, sigma),
-                      fixed_se_ms=math.sqrt(max(0.0, float(cov[0, 0]))),
-                      per_item_se_ms=math.sqrt(max(0.0, float(cov[1, 1]))),
-                      rms_ms=rms, rel_rms=rms / float(np.average(y, weights=wt)),
-                      windows=len(use), batches=n_batches, sizes_seen=sizes_seen)
-
-
-def _wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    sw = np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(np.column_stack([sw, sw * x]), sw * y, rcond=None)
-    return float(coef[0]), float(coef[1])
-
-
-def sizes_seen(bin_counts: Sequence[float]) -> int:
-    """Batch-size buckets with a batch in them (non-cumulative counts per bucket)."""
-    return sum(1 for c in bin_counts if c > 0.5)
+    n_sizes = max(len(w.sizes) for w in use)
+    pi = np.array([list(w.sizes) + [0.0] * (n_sizes - len(w.sizes)) for w in use])
+    seen = int(np.sum(pi.sum(axis=0) > 0.5))
+    if seen < MIN_BATCH_SIZES:
+        raise ThinData(field, f"{seen} batch size seen, at least {MIN_BATCH_SIZES} needed to separate fixed "
+                              "from per-item time (a load that varies, so batches of several sizes form)")
+    pi = pi / pi.sum(axis=1, keepdims=True)
+    bounds = np.array([le for le, _ in use[0].exec_bins])
+    counts = np.array([[c for _, c in w.exec_bins] for w in use])
+    unclear = ("batch times fall in too few histogram buckets to separate fixed from per-item time"
+               "{}; finer buckets: RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS on the replicas")
+    shares = counts.sum(axis=0) / counts.sum()
+    if np.sum(shares >= MIN_BUCKET_SHARE) < 2:  # one bucket holds them all: any line through it fits
+        raise ThinData(field, unclear.format(f" ({np.max(shares):.0%} in one)"))
+    f = lambda th: _nll(th, pi, counts, bounds)  # noqa: E731 - the objective, closed over the data
+    a0, b0, s0 = start
+    x0 = np.array([max(a0, 1.0), max(b0, 1.0), min(max(s0, 0.02), 0.5)])
+    best, se = _fit(f, x0)
+    held = not se[2] <= MAX_REL_SE_SIGMA * best[2]
+    if held:
+        # Buckets wide against the noise leave sigma trading off against the terms: hold it at the start's.
+        sigma = x0[2]
+        f2 = lambda th: _nll(np.array([th[0], th[1], sigma]), pi, counts, bounds)  # noqa: E731
+        ab, se2 = _fit(f2, x0[:2])
+        best, se = np.array([ab[0], ab[1], sigma]), np.array([se2[0], se2[1], math.nan])
+    mean_size = float(np.sum(pi * counts.sum(axis=1, keepdims=True) * np.arange(1, n_sizes + 1)) / counts.sum())
+    typical = best[0] + best[1] * mean_size
+    if not (se[0] <= MAX_REL_SE * typical and se[1] * mean_size <= MAX_REL_SE * typical):
+        raise ThinData(field, unclear.format(f" (standard errors {se[0]:.3g} and {se[1]:.3g} ms)"))
+    pooled_obs = counts.sum(axis=0) / counts.sum()
+    pooled_pred = (counts.sum(axis=1, keepdims=True) * pi @ _bucket_probs(best, n_sizes, bounds)).sum(axis=0)
+    diff = pooled_obs - pooled_pred / counts.sum()
+    return ServiceFit(fixed_ms=float(best[0]), per_item_ms=float(best[1]), noise_sigma=float(best[2]),
+                      noise_held=held,
+                      fixed_se_ms=float(se[0]), per_item_se_ms=float(se[1]),
+                      bucket_rms=float(np.sqrt(np.mean(diff[counts.sum(axis=0) + pooled_pred > 0] ** 2))),
+                      bucket_worst=float(np.max(np.abs(diff))), windows=len(use), batches=n_batches,
+                      sizes_seen=seen)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from autotune.live.observe import Sample
 
 BATCH_EXEC = "ray_serve_batch_execution_time_ms"
 BATCH_SIZE = "ray_serve_actual_batch_size"
+BATCH_UTIL = "ray_serve_batch_utilization_percent"  # size / max_batch_size x 100: tells 3 from 4 in bucket (2, 4]
 STARTUP = "ray_serve_replica_startup_latency_ms"
 # Every series calibration reads (histograms as the parts it uses).
-METRICS = (f"{BATCH_EXEC}_sum", f"{BATCH_EXEC}_count", f"{BATCH_SIZE}_sum", f"{BATCH_SIZE}_count",
-           f"{BATCH_SIZE}_bucket", f"{STARTUP}_sum", f"{STARTUP}_count", observe.ROUTER_REQUESTS,
+METRICS = (f"{BATCH_EXEC}_count", f"{BATCH_EXEC}_bucket", f"{BATCH_SIZE}_count", f"{BATCH_SIZE}_bucket",
+           f"{BATCH_UTIL}_bucket", f"{STARTUP}_sum", f"{STARTUP}_count", observe.ROUTER_REQUESTS,
            observe.HTTP_REQUESTS, *(f"{observe.HTTP_LATENCY}_{s}" for s in ("bucket", "count", "sum")))
 
 
@@ -45,40 +46,99 @@ def _delta(a: pt.Scrape, b: pt.Scrape, name: str, m: dict[str, str]) -> float:
     return pt.counter_delta(pt.total(a, name, m) if pt.has(a, name, m) else 0.0, pt.total(b, name, m))
 
 
-def _pairs(samples: Sequence[Sample]) -> list[tuple[pt.Scrape, pt.Scrape]]:
-    ok = [s.scrape for s in samples if s.scrape is not None]
-    return list(zip(ok, ok[1:]))
+@dataclass(frozen=True)
+class _Row:
+    """A replica's cumulative batch histograms at one sample (buckets: upper bound -> cumulative count)."""
+
+    ended: float  # batches whose time is recorded
+    started: float  # batches whose size is recorded
+    times: dict[float, float]
+    sizes: dict[float, float]
+    utils: dict[float, float]
 
 
-def batch_windows(samples: Sequence[Sample], app: str, deployment: str) -> list[BatchWindow]:
-    """One window per replica and pair of successive samples in which the replica's series exist at the end."""
-    out = []
-    for rep in replicas(samples, app, deployment):
-        m = {"application": app, "deployment": deployment, "replica": rep}
-        for a, b in _pairs(samples):
-            if not (pt.has(b, f"{BATCH_EXEC}_count", m) and pt.has(b, f"{BATCH_SIZE}_count", m)):
-                continue
-            w = BatchWindow(batches=_delta(a, b, f"{BATCH_EXEC}_count", m), items=_delta(a, b, f"{BATCH_SIZE}_sum", m),
-                            sized=_delta(a, b, f"{BATCH_SIZE}_count", m), exec_ms=_delta(a, b, f"{BATCH_EXEC}_sum", m))
-            if w.batches > 0 or w.sized > 0:
-                out.append(w)
+_ZERO = _Row(0.0, 0.0, {}, {}, {})
+
+
+def _buckets(scrape: pt.Scrape, name: str, m: dict[str, str]) -> dict[float, float]:
+    return dict(pt.histogram(scrape, name, m).buckets)
+
+
+def _rows(samples: Sequence[Sample], m: dict[str, str]) -> list[_Row]:
+    """The replica's rows while it lives: zeros before its series appear; cut where they disappear or reset."""
+    out: list[_Row] = []
+    for s in samples:
+        if s.scrape is None:
+            continue
+        if not pt.has(s.scrape, f"{BATCH_EXEC}_count", m):
+            if out and out[-1].ended > 0:
+                break
+            out.append(_ZERO)
+            continue
+        row = _Row(pt.total(s.scrape, f"{BATCH_EXEC}_count", m), pt.total(s.scrape, f"{BATCH_SIZE}_count", m),
+                   _buckets(s.scrape, BATCH_EXEC, m), _buckets(s.scrape, BATCH_SIZE, m),
+                   _buckets(s.scrape, BATCH_UTIL, m))
+        if out and (row.ended < out[-1].ended or row.started < out[-1].started):
+            break
+        out.append(row)
     return out
 
 
-def size_bins(samples: Sequence[Sample], app: str, deployment: str) -> list[float]:
-    """Batches formed per batch-size bucket (non-cumulative, smallest first) over the span, all replicas."""
-    by_le: dict[float, float] = {}
+def _bins(after: dict[float, float], before: dict[float, float]) -> list[tuple[float, float]]:
+    """Non-cumulative (upper bound, count) of the increase from ``before`` to ``after``, ascending."""
+    cum = [(le, max(0.0, c - before.get(le, 0.0))) for le, c in sorted(after.items())]
+    return [(le, c - p) for (le, c), p in zip(cum, [0.0, *(c for _, c in cum[:-1])])]
+
+
+def batch_sizes(size_bins: Sequence[tuple[float, float]], util_bins: Sequence[tuple[float, float]],
+                max_batch: int) -> tuple[float, ...]:
+    """Batches of size 1, 2, ... from the size histogram's bins (1, 2, 4, 8, ... in Serve 2.60) and, where it
+    tells the sizes within a bin apart at ``max_batch``, the utilization histogram's; else spread evenly."""
+    lows = [0.0, *(le for le, _ in size_bins[:-1])]
+    top = max((le for (le, c), lo in zip(size_bins, lows) if c > 0.5 and not math.isinf(le)), default=1.0)
+    cap = int(max_batch if all(c < 0.5 for (le, c) in size_bins if le > max_batch) else top)
+    even = [0.0] * cap
+    for (le, c), lo in zip(size_bins, lows):
+        ints = [k for k in range(int(math.floor(lo)) + 1, int(min(le, cap)) + 1)]
+        for k in ints:
+            even[k - 1] += c / len(ints)
+    if not util_bins or cap != max_batch:
+        return tuple(even)
+    ulows = [0.0, *(le for le, _ in util_bins[:-1])]
+    where = [next((i for i, ((le, _), lo) in enumerate(zip(util_bins, ulows)) if lo < 100.0 * k / cap <= le), -1)
+             for k in range(1, cap + 1)]
+    counts = [util_bins[i][1] if i >= 0 else math.nan for i in where]
+    unmapped = sum(c for i, (_, c) in enumerate(util_bins) if i not in where)
+    if len(set(where)) < cap or -1 in where or unmapped > 0.5:
+        return tuple(even)
+    # Agrees with the size histogram bin by bin, or it is not the max_batch_size that was in force.
+    for (le, c), lo in zip(size_bins, lows):
+        if abs(sum(counts[k - 1] for k in range(1, cap + 1) if lo < k <= le) - c) > 0.5:
+            return tuple(even)
+    return tuple(counts)
+
+
+def batch_windows(samples: Sequence[Sample], app: str, deployment: str, max_batch: int) -> list[BatchWindow]:
+    """Each replica's batches between the samples at which it had no batch running.
+
+    Serve observes a batch's size as it starts and its time as it ends, so a window cut while a batch runs
+    holds the size of one batch and the time of another. Where the two counts agree no batch was running,
+    and a window from one such sample to the next holds the same batches in both; a replica that is never
+    idle gives one long window (its edges cut a batch or two among many).
+    """
+    out = []
     for rep in replicas(samples, app, deployment):
-        m = {"application": app, "deployment": deployment, "replica": rep}
-        for a, b in _pairs(samples):
-            if not pt.has(b, f"{BATCH_SIZE}_bucket", m):
+        rows = _rows(samples, {"application": app, "deployment": deployment, "replica": rep})
+        cuts = [0, *(i for i, r in enumerate(rows) if i and abs(r.ended - r.started) < 0.5)]
+        if rows and cuts[-1] != len(rows) - 1:
+            cuts.append(len(rows) - 1)
+        for i, j in zip(cuts, cuts[1:]):
+            a, b = rows[i], rows[j]
+            if b.ended - a.ended < 0.5 or b.started - a.started < 0.5:
                 continue
-            before = pt.histogram(a, BATCH_SIZE, m) if pt.has(a, f"{BATCH_SIZE}_bucket", m) \
-                else pt.Histogram((), 0.0, 0.0)
-            for le, c in pt.histogram_delta(before, pt.histogram(b, BATCH_SIZE, m)).buckets:
-                by_le[le] = by_le.get(le, 0.0) + c
-    cum = [c for _, c in sorted(by_le.items())]
-    return [c - p for c, p in zip(cum, [0.0, *cum[:-1]])]
+            sizes = batch_sizes(_bins(b.sizes, a.sizes), _bins(b.utils, a.utils), max_batch)
+            out.append(BatchWindow(sizes, tuple(_bins(b.times, a.times))))
+    return out
 
 
 def startups(samples: Sequence[Sample], app: str, deployment: str) -> tuple[float, float]:

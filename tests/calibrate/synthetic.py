@@ -14,12 +14,21 @@ import numpy as np
 from autotune.calibrate import measure
 from autotune.live import observe
 
-SIZE_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128)  # Ray Serve 2.60's DEFAULT_BATCH_SIZE_BUCKETS
+# Ray Serve 2.60's bucket bounds (ray/serve/_private/constants.py).
+SIZE_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128)
+UTIL_BOUNDS = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 100)
+# What RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS can set instead, as docs/calibrate.md advises: 10 ms apart.
+FINE_BOUNDS = tuple(float(b) for b in range(10, 2001, 10))
+TIME_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 300, 400, 500, 1000, 2000, 5000, 10000, 60000, 120000, 300000, 600000)
+
+
+def _cum(values: np.ndarray, bounds: tuple[float, ...]) -> np.ndarray:
+    return np.array([np.sum(values <= b) for b in bounds], dtype=float)
 
 
 def matrix(app: str, pool: str, fixed_ms: float, per_item_ms: float, sigma: float, steps: int = 40,
            step_s: float = 10.0, start: float = 1_000_000.0, replicas: int = 2, seed: int = 0,
-           max_batch: int = 8) -> dict[str, Any]:
+           max_batch: int = 4, time_bounds: tuple[float, ...] = TIME_BOUNDS) -> dict[str, Any]:
     """A ``query_range`` answer: cumulative batch histograms per replica, start-ups and router requests."""
     rng = np.random.default_rng(seed)
     rows: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
@@ -30,23 +39,26 @@ def matrix(app: str, pool: str, fixed_ms: float, per_item_ms: float, sigma: floa
 
     for r in range(replicas):
         lab = {"application": app, "deployment": pool, "replica": f"{pool}#{r}", "function_name": "infer"}
-        n_tot = items_tot = ms_tot = 0.0
-        bins = np.zeros(len(SIZE_BOUNDS))
+        n_tot = 0.0
+        sizes_cum, util_cum, time_cum = (np.zeros(len(b)) for b in (SIZE_BOUNDS, UTIL_BOUNDS, time_bounds))
         for k in range(steps + 1):
             if k:  # the load, and so the batch sizes, vary from window to window
                 n = int(rng.integers(10, 30))
-                sizes = np.clip(rng.poisson(1 + k % max_batch, n), 1, max_batch)
+                sizes = np.clip(rng.poisson(0.5 + k % max_batch, n), 1, max_batch)
                 ms = (fixed_ms + sizes * per_item_ms) * np.exp(rng.normal(-sigma**2 / 2, sigma, n))
-                n_tot, items_tot, ms_tot = n_tot + n, items_tot + sizes.sum(), ms_tot + ms.sum()
-                bins += np.array([np.sum(sizes <= b) for b in SIZE_BOUNDS])
+                n_tot += n
+                sizes_cum += _cum(sizes, SIZE_BOUNDS)
+                util_cum += _cum(100.0 * sizes / max_batch, UTIL_BOUNDS)
+                time_cum += _cum(ms, time_bounds)
             t = start + k * step_s
             put(f"{measure.BATCH_EXEC}_count", lab, t, n_tot)
-            put(f"{measure.BATCH_EXEC}_sum", lab, t, ms_tot)
             put(f"{measure.BATCH_SIZE}_count", lab, t, n_tot)
-            put(f"{measure.BATCH_SIZE}_sum", lab, t, items_tot)
-            for b, c in zip(SIZE_BOUNDS, bins):
-                put(f"{measure.BATCH_SIZE}_bucket", {**lab, "le": f"{b:.1f}"}, t, c)
-            put(f"{measure.BATCH_SIZE}_bucket", {**lab, "le": "+Inf"}, t, n_tot)
+            for name, bounds, cum in ((measure.BATCH_SIZE, SIZE_BOUNDS, sizes_cum),
+                                      (measure.BATCH_UTIL, UTIL_BOUNDS, util_cum),
+                                      (measure.BATCH_EXEC, time_bounds, time_cum)):
+                for bound, c in zip(bounds, cum):
+                    put(f"{name}_bucket", {**lab, "le": f"{float(bound)}"}, t, c)
+                put(f"{name}_bucket", {**lab, "le": "+Inf"}, t, n_tot)
     dep = {"application": app, "deployment": pool}
     router = {"application": app, "deployment": "router", "route": "/"}
     total = 0.0

@@ -9,60 +9,61 @@ import pytest
 
 from autotune.calibrate import fit
 from autotune.calibrate.fit import BatchWindow, ThinData
+from tests.calibrate.synthetic import TIME_BOUNDS
 
 
 def windows(fixed: float, per_item: float, sigma: float, n_windows: int = 40, seed: int = 0,
-            sizes: tuple[int, ...] = (1, 2, 3, 4, 6, 8)) -> list[BatchWindow]:
-    """Windows of batches drawn as Serve forms them: sizes varying with load, log-normal time noise."""
+            max_batch: int = 8, bounds: tuple[float, ...] = TIME_BOUNDS) -> list[BatchWindow]:
+    """Windows of batches as Serve's histograms record them: sizes varying with load, log-normal time noise,
+    each batch's time counted in its bucket."""
     rng = np.random.default_rng(seed)
     out = []
     for k in range(n_windows):
         n = int(rng.integers(5, 40))
         # Load varies from window to window: each window's batches centre on a different size.
-        centre = sizes[k % len(sizes)]
-        s = np.clip(rng.poisson(centre, n), 1, max(sizes))
+        s = np.clip(rng.poisson(0.5 + k % max_batch, n), 1, max_batch)
         ms = (fixed + s * per_item) * np.exp(rng.normal(-sigma**2 / 2, sigma, n))
-        out.append(BatchWindow(batches=n, items=float(s.sum()), sized=n, exec_ms=float(ms.sum())))
+        sizes = tuple(float(np.sum(s == i)) for i in range(1, max_batch + 1))
+        edges = [0.0, *bounds, math.inf]
+        out.append(BatchWindow(sizes, tuple((hi, float(np.sum((ms > lo) & (ms <= hi))))
+                                            for lo, hi in zip(edges, edges[1:]))))
     return out
 
 
-@pytest.mark.parametrize(("fixed", "per_item", "sigma"), [(120.0, 80.0, 0.0), (5.0, 2.0, 0.05), (180.0, 104.7, 0.1)])
+@pytest.mark.parametrize(("fixed", "per_item", "sigma"), [(120.0, 80.0, 0.05), (5.0, 2.0, 0.05), (180.0, 104.7, 0.1)])
 def test_service_fit_recovers_fixed_and_per_item_time(fixed: float, per_item: float, sigma: float) -> None:
-    f = fit.fit_service(windows(fixed, per_item, sigma), sizes_seen=6)
-    # Within three standard errors, and the standard errors are small against the values.
-    assert abs(f.fixed_ms - fixed) <= 3 * f.fixed_se_ms + 1e-6
-    assert abs(f.per_item_ms - per_item) <= 3 * f.per_item_se_ms + 1e-6
-    assert f.fixed_se_ms <= 0.05 * fixed + 1e-6 and f.per_item_se_ms <= 0.03 * per_item + 1e-6
-    # The noise is rougher: windows' means hide it, and batch sizes varying within a window add to it.
-    assert f.noise_sigma == pytest.approx(sigma, rel=0.35, abs=0.01)
-    assert f.windows == 40 and f.batches == sum(w.batches for w in windows(fixed, per_item, sigma))
+    ws = windows(fixed, per_item, sigma)
+    f = fit.fit_service(ws, (fixed * 0.7, per_item * 1.4, 0.05))  # the search starts from wrong values
+    # Within three standard errors, and the standard errors small against the values.
+    assert abs(f.fixed_ms - fixed) <= 3 * f.fixed_se_ms and abs(f.per_item_ms - per_item) <= 3 * f.per_item_se_ms
+    assert f.fixed_se_ms <= 0.1 * fixed and f.per_item_se_ms <= 0.05 * per_item
+    assert f.noise_sigma == pytest.approx(sigma, rel=0.3)
+    assert f.windows == 40 and f.batches == sum(w.batches for w in ws) and f.sizes_seen == 8
+    assert f.bucket_worst < 0.03
 
 
-def test_service_fit_never_gives_a_negative_term() -> None:
-    # Time proportional to size (no fixed part) with noise: an unconstrained line may cross below zero.
-    f = fit.fit_service(windows(0.0, 10.0, 0.1, seed=3), sizes_seen=6)
-    assert f.fixed_ms >= 0 and f.per_item_ms == pytest.approx(10.0, rel=0.05)
+def test_service_fit_from_coarse_buckets_with_few_sizes() -> None:
+    """Serve's default buckets are 100 ms wide from 100 to 500 ms and 500 ms wide above: batches of 1 to 4 at
+    180 + 107 ms/item cross 300, 400 and 500 ms, and their split between buckets locates the terms."""
+    f = fit.fit_service(windows(180.0, 107.2, 0.05, max_batch=4), (120.0, 82.5, 0.05))
+    assert f.fixed_ms == pytest.approx(180.0, rel=0.05) and f.per_item_ms == pytest.approx(107.2, rel=0.05)
 
 
 def test_thin_data_raises_naming_what_is_missing() -> None:
     ws = windows(100.0, 50.0, 0.05)
+    start = (100.0, 50.0, 0.05)
     with pytest.raises(ThinData, match="batches recorded, at least 30"):
-        fit.fit_service([BatchWindow(2, 4, 2, 300.0)] * 5, sizes_seen=3)
-    with pytest.raises(ThinData, match="windows with batches, at least 4"):
-        fit.fit_service([BatchWindow(20, 40, 20, 3000.0)] * 3, sizes_seen=3)
+        fit.fit_service([BatchWindow((3.0, 2.0), ((300.0, 3.0), (400.0, 2.0), (math.inf, 0.0)))] * 5, start)
     with pytest.raises(ThinData, match="1 batch size seen"):
-        fit.fit_service(ws, sizes_seen=1)
-    with pytest.raises(ThinData, match="mean batch sizes spread"):  # several sizes, but the same mix everywhere
-        fit.fit_service([BatchWindow(20, 50, 20, 3000.0)] * 10, sizes_seen=3)
+        one = [BatchWindow((w.batches,), w.exec_bins) for w in ws]
+        fit.fit_service(one, start)
+    with pytest.raises(ThinData, match="too few histogram buckets"):  # every batch in (500, 1000] ms
+        fit.fit_service(windows(600.0, 20.0, 0.02, max_batch=4), (600.0, 20.0, 0.05))
     with pytest.raises(ThinData, match="not a number"):
-        fit.fit_service([*ws, BatchWindow(3, 6, 3, math.nan)], sizes_seen=6)
+        fit.fit_service([*ws, BatchWindow((math.nan,), ws[0].exec_bins)], start)
     with pytest.raises(ThinData) as e:
-        fit.fit_service([], sizes_seen=0, field='batches{deployment="l4"}')
+        fit.fit_service([], start, field='batches{deployment="l4"}')
     assert e.value.field == 'batches{deployment="l4"}'
-
-
-def test_sizes_seen_counts_the_buckets_with_batches() -> None:
-    assert fit.sizes_seen([10, 0, 3, 0.0]) == 2 and fit.sizes_seen([]) == 0
 
 
 def test_startup_is_the_histogram_mean() -> None:
