@@ -104,7 +104,7 @@ def _table(name: str, cal: Any) -> Table:
                       f"{up.starts} replica starts" if up else "no replica started")
     t = cal.traffic
     table.add_row("traffic", "mean_rate", "", f"{t.mean_rate:.3g}", "", f"{t.requests:,} requests")
-    table.add_row("", "dispersion", "", f"{t.dispersion:.2f}", f"{t.slot_s:g} s slots", "")
+    table.add_row("", "dispersion", "", f"{t.dispersion:.2f}", f"{t.slot_s:.3g} s slots", "")
     if t.daily_amplitude is not None:
         table.add_row("", "daily amplitude", "", f"{t.daily_amplitude:.2f}", f"rms {t.daily_rms:.1%}", "")
     lat = cal.latency
