@@ -78,6 +78,8 @@ class Calibration:
                              "fixed_ms_se": round(s.fixed_se_ms, 2), "per_item_ms_se": round(s.per_item_se_ms, 2),
                              "time_bucket_rms": round(s.bucket_rms, 4), "time_bucket_worst": round(s.bucket_worst, 4),
                              "replica_starts": p.startup.starts if p.startup else 0}
+            if p.startup:
+                pools[p.name]["load_s_bucket"] = [p.startup.low_s, p.startup.high_s]
         lat = self.latency
         measured = {"requests": lat.requests, "p50_ms": _round(lat.p50_ms), "p99_ms": _round(lat.p99_ms)}
         return {"source": self.source, "app": self.app, "span": self.span, "pools": pools, "traffic": traffic,
@@ -105,7 +107,7 @@ def calibrate(sc: Scenario, samples: Sequence[Sample], app: str, source: str, sp
                              "does it take load?)")
         try:
             svc = fit.fit_service(windows, (rt.fixed_ms, rt.per_item_ms, rt.noise_sigma), where)
-            up = fit.fit_startup(*measure.startups(samples, app, rt.name),
+            up = fit.fit_startup(measure.startups(samples, app, rt.name),
                                  field=f'{measure.STARTUP}{{deployment="{rt.name}"}}')
         except fit.ThinData as e:
             raise InputError(source, e.field, e.problem) from None

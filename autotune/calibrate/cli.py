@@ -100,7 +100,8 @@ def _table(name: str, cal: Any) -> Table:
         table.add_row("", "noise_sigma", f"{st.noise_sigma:.3f}", "(kept)" if s.noise_held else f"{s.noise_sigma:.3f}",
                       f"buckets rms {s.bucket_rms:.1%}, worst {s.bucket_worst:.1%}", "")
         up = p.startup
-        table.add_row("", "load_s", f"{st.load_s:.2f}", f"{up.load_s:.2f}" if up else "(kept)", "",
+        table.add_row("", "load_s", f"{st.load_s:.2f}", f"{up.load_s:.2f}" if up else "(kept)",
+                      f"in ({up.low_s:g}, {up.high_s:g}] s" if up else "",
                       f"{up.starts} replica starts" if up else "no replica started")
     t = cal.traffic
     table.add_row("traffic", "mean_rate", "", f"{t.mean_rate:.3g}", "", f"{t.requests:,} requests")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autotune.core import burst
+from autotune.live import promtext as pt
 
 # Below these a fit says more about the noise than about the pool.
 MIN_BATCHES = 30
@@ -215,16 +216,23 @@ def fit_service(windows: Sequence[BatchWindow], start: tuple[float, float, float
 
 @dataclass(frozen=True)
 class StartupFit:
-    load_s: float  # mean replica start-up (creation to ready)
+    load_s: float  # median replica start-up (creation to ready), interpolated within its bucket
+    low_s: float  # the bucket that holds the median: the start-up is known no finer than this
+    high_s: float
     starts: int
 
 
-def fit_startup(starts: float, total_ms: float, field: str = "replica starts") -> StartupFit | None:
-    """Mean start-up from the start-up histogram's count and sum (None when no replica started)."""
-    _finite(field, [starts, total_ms])
-    if starts < 0.5:
+def fit_startup(buckets: Sequence[tuple[float, float]], field: str = "replica starts") -> StartupFit | None:
+    """The start-up histogram's median (its ``_sum`` is bucket midpoints, like every Ray histogram's); None
+    when no replica started. ``buckets``: cumulative (upper bound ms, count), ascending."""
+    _finite(field, [c for _, c in buckets])
+    h = pt.Histogram(tuple(buckets), buckets[-1][1] if buckets else 0.0, 0.0)
+    if h.count < 0.5:
         return None
-    return StartupFit(load_s=total_ms / starts / 1e3, starts=int(round(starts)))
+    med = pt.quantile(h, 0.5)
+    low = max((le for le, c in buckets if c < h.count / 2), default=0.0)
+    high = min(le for le, c in buckets if c >= h.count / 2)
+    return StartupFit(load_s=med / 1e3, low_s=low / 1e3, high_s=high / 1e3, starts=int(round(h.count)))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Samples of Serve's metrics over a span → what the fits take, per pool and per window. Pure.
 
 A sample is what one scrape of the metrics endpoint(s) read (live, or rebuilt from a Prometheus server at
-that time): counters and histograms are differenced between successive samples, per replica, so a
-replica that starts within the span counts from zero and one that stops leaves its windows out rather
-than reading as a counter reset of the whole pool.
+that time): histograms' bucket counts are differenced between samples, per replica, so a replica that
+starts within the span counts from zero and one that stops leaves its windows out rather than reading as a
+counter reset of the whole pool. Only bucket counts are used: Ray records every histogram observation at
+its bucket's midpoint, so a ``_sum`` is no finer than the buckets.
 
 Metric names are Ray Serve 2.60's as Ray's Prometheus endpoint exports them (``ray_`` prefix): the batch
 histograms of ``ray/serve/batching.py`` (labels application, deployment, replica, function_name) and the
@@ -27,7 +28,7 @@ BATCH_UTIL = "ray_serve_batch_utilization_percent"  # size / max_batch_size x 10
 STARTUP = "ray_serve_replica_startup_latency_ms"
 # Every series calibration reads (histograms as the parts it uses).
 METRICS = (f"{BATCH_EXEC}_count", f"{BATCH_EXEC}_bucket", f"{BATCH_SIZE}_count", f"{BATCH_SIZE}_bucket",
-           f"{BATCH_UTIL}_bucket", f"{STARTUP}_sum", f"{STARTUP}_count", observe.ROUTER_REQUESTS,
+           f"{BATCH_UTIL}_bucket", f"{STARTUP}_bucket", f"{STARTUP}_count", observe.ROUTER_REQUESTS,
            observe.HTTP_REQUESTS, *(f"{observe.HTTP_LATENCY}_{s}" for s in ("bucket", "count", "sum")))
 
 
@@ -141,13 +142,14 @@ def batch_windows(samples: Sequence[Sample], app: str, deployment: str, max_batc
     return out
 
 
-def startups(samples: Sequence[Sample], app: str, deployment: str) -> tuple[float, float]:
-    """(replica starts, their summed start-up ms) over the span, from the controller's start-up histogram."""
+def startups(samples: Sequence[Sample], app: str, deployment: str) -> list[tuple[float, float]]:
+    """The controller's start-up histogram over the span: cumulative (upper bound ms, replicas started)."""
     ok = [s.scrape for s in samples if s.scrape is not None]
     if not ok:
-        return 0.0, 0.0
+        return []
     m = {"application": app, "deployment": deployment}
-    return _delta(ok[0], ok[-1], f"{STARTUP}_count", m), _delta(ok[0], ok[-1], f"{STARTUP}_sum", m)
+    before = pt.histogram(ok[0], STARTUP, m) if pt.has(ok[0], f"{STARTUP}_bucket", m) else pt.Histogram((), 0, 0)
+    return list(pt.histogram_delta(before, pt.histogram(ok[-1], STARTUP, m)).buckets)
 
 
 def arrival_counts(samples: Sequence[Sample], app: str) -> tuple[list[float], float]:

@@ -66,8 +66,12 @@ def matrix(app: str, pool: str, fixed_ms: float, per_item_ms: float, sigma: floa
         t = start + k * step_s
         total += float(rng.poisson(50.0)) if k else 0.0
         put(observe.ROUTER_REQUESTS, router, t, total)
-        put(f"{measure.STARTUP}_count", dep, t, 0.0 if k < 3 else 2.0)  # two replicas start in the span
-        put(f"{measure.STARTUP}_sum", dep, t, 0.0 if k < 3 else 2 * 2500.0)
+        started = 0.0 if k < 3 else 2.0  # two replicas start in the span, both between 2 and 5 s
+        put(f"{measure.STARTUP}_count", dep, t, started)
+        for bound in (1000, 2000):
+            put(f"{measure.STARTUP}_bucket", {**dep, "le": f"{float(bound)}"}, t, 0.0)
+        for le in ("5000.0", "+Inf"):
+            put(f"{measure.STARTUP}_bucket", {**dep, "le": le}, t, started)
     result = [{"metric": dict(key), "values": vals} for key, vals in rows.items()]
     return {"status": "success", "data": {"resultType": "matrix", "result": result}}
 

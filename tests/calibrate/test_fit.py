@@ -66,10 +66,12 @@ def test_thin_data_raises_naming_what_is_missing() -> None:
     assert e.value.field == 'batches{deployment="l4"}'
 
 
-def test_startup_is_the_histogram_mean() -> None:
-    up = fit.fit_startup(4, 4 * 3500.0)
-    assert up is not None and up.load_s == pytest.approx(3.5) and up.starts == 4
-    assert fit.fit_startup(0, 0) is None
+def test_startup_is_the_histogram_median_within_its_bucket() -> None:
+    # Four starts between 2 and 5 s (Serve's start-up buckets), none faster.
+    up = fit.fit_startup([(1000.0, 0.0), (2000.0, 0.0), (5000.0, 4.0), (math.inf, 4.0)])
+    assert up is not None and up.load_s == pytest.approx(3.5) and (up.low_s, up.high_s) == (2.0, 5.0)
+    assert up.starts == 4
+    assert fit.fit_startup([(1000.0, 0.0), (math.inf, 0.0)]) is None and fit.fit_startup([]) is None
 
 
 def test_traffic_rate_and_burstiness() -> None:
