@@ -31,6 +31,7 @@ MIN_BATCH_SIZES = 2  # distinct batch sizes seen: one size cannot separate fixed
 MIN_BUCKET_SHARE = 0.05  # a time bucket holding fewer of the batches than this does not locate them
 MAX_REL_SE = 0.25  # a term whose standard error is above this fraction of the batch time is not identified
 MAX_REL_SE_SIGMA = 0.5  # noise resolved this well is fitted, else held at the starting scenario's
+SIGMA_MIN = 0.01  # below this a batch-time noise is not told from none by any bucket layout in use
 DAY_S = 86400.0
 
 
@@ -94,7 +95,7 @@ def _bucket_probs(theta: np.ndarray, n_sizes: int, bounds: np.ndarray) -> np.nda
 
 
 def _nll(theta: np.ndarray, pi: np.ndarray, counts: np.ndarray, bounds: np.ndarray) -> float:
-    if theta[0] < 0 or theta[1] < 0 or not 1e-3 <= theta[2] <= 1.0:
+    if theta[0] < 0 or theta[1] < 0 or not SIGMA_MIN <= theta[2] <= 1.0:
         return math.inf
     pred = pi @ _bucket_probs(theta, pi.shape[1], bounds)
     return -float(np.sum(counts * np.log(np.maximum(pred, 1e-12))))
@@ -192,9 +193,10 @@ def fit_service(windows: Sequence[BatchWindow], start: tuple[float, float, float
     a0, b0, s0 = start
     x0 = np.array([max(a0, 1.0), max(b0, 1.0), min(max(s0, 0.02), 0.5)])
     best, se = _fit(f, x0)
-    held = not se[2] <= MAX_REL_SE_SIGMA * best[2]
+    held = bool(not se[2] <= MAX_REL_SE_SIGMA * best[2] or best[2] < 2 * SIGMA_MIN)
     if held:
-        # Buckets wide against the noise leave sigma trading off against the terms: hold it at the start's.
+        # Buckets wide against the noise leave sigma trading off against the terms (or running to its bound,
+        # where every size's times fall in one bucket and the curvature means nothing): hold the start's.
         sigma = x0[2]
         f2 = lambda th: _nll(np.array([th[0], th[1], sigma]), pi, counts, bounds)  # noqa: E731
         ab, se2 = _fit(f2, x0[:2])
