@@ -39,6 +39,19 @@ class ModelProfile(_Strict):
 REFERENCE_GPU = "T4"
 
 
+class ServiceProfile(_Strict):
+    """A pool's measured service time (``autotune calibrate``), used instead of the catalog model's on this pool.
+
+    ``batch_ms = fixed_ms + batch_size * (per_item_ms + per_token_ms * tokens)``: per-item time on this pool's
+    GPU as measured, not the reference GPU's (no speed division). Unset fields keep the catalog's.
+    """
+
+    fixed_ms: float = Field(ge=0, description="Per-batch time, ms")
+    per_item_ms: float = Field(ge=0, description="Time per request in the batch on this pool's GPU, ms")
+    noise_sigma: float | None = Field(default=None, ge=0, le=1, description="Log-normal sigma of batch time")
+    load_s: float | None = Field(default=None, ge=0, description="Replica start on a ready node, s")
+
+
 class SLO(_Strict):
     latency_ms: float = Field(gt=0, description="A request finished within this is on time")
     target: float = Field(gt=0, le=1, description="Fraction of requests that must be on time")
@@ -67,6 +80,8 @@ class PoolSpec(_Strict):
     preemption_rate_per_hour: float = Field(default=0.0, ge=0, description="Spot only")
     provision_s: float | None = Field(default=None, ge=0, description="Node provisioning delay; default: the "
                                       "instance catalog's (0 where the GPUs are already up, as on a local cluster)")
+    service: ServiceProfile | None = Field(default=None, description="Measured service time on this pool "
+                                           "(autotune calibrate); default: the model catalog's at the GPU's speed")
 
     @model_validator(mode="after")
     def _check(self) -> PoolSpec:
@@ -174,6 +189,8 @@ class Scenario(_Strict):
     ray_autoscaler: RayAutoscalerSpec = Field(default_factory=RayAutoscalerSpec)
     reward: RewardSpec = Field(default_factory=RewardSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    calibration: dict[str, Any] = Field(default_factory=dict, description="Where the pools' service profiles "
+                                        "came from (autotune calibrate: source, span, residuals); not simulated")
     # Where the file came from; relative trace paths resolve against the repo root.
     source: str = ""
 
@@ -230,18 +247,19 @@ def _runtime_pool(sc: Scenario, pool: PoolSpec) -> PoolRuntime:
     ref = instance_catalog()[REFERENCE_GPU]
     model = model_catalog()[sc.model]
     speed = inst.mlperf_resnet50_offline / ref.mlperf_resnet50_offline
+    svc = pool.service
     return PoolRuntime(
         spec=pool,
         index=sc.pools.index(pool),
         price_per_hour=inst.spot_usd_per_hour if pool.spot else inst.on_demand_usd_per_hour,
         speed=speed,
         provision_s=inst.provision_s if pool.provision_s is None else pool.provision_s,
-        load_s=model.load_s,
-        fixed_ms=model.fixed_ms,
-        per_item_ms=model.per_item_ms / speed,
+        load_s=model.load_s if svc is None or svc.load_s is None else svc.load_s,
+        fixed_ms=model.fixed_ms if svc is None else svc.fixed_ms,
+        per_item_ms=model.per_item_ms / speed if svc is None else svc.per_item_ms,
         per_token_ms=model.per_token_ms / speed,
         max_tokens=model.max_tokens,
-        noise_sigma=model.noise_sigma,
+        noise_sigma=model.noise_sigma if svc is None or svc.noise_sigma is None else svc.noise_sigma,
     )
 
 
