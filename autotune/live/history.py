@@ -63,8 +63,8 @@ class Series:
         return self.values[i]
 
 
-def range_query(app: str, span_s: float) -> str:
-    names = "|".join(METRICS)
+def range_query(app: str, span_s: float, metrics: Sequence[str] = METRICS) -> str:
+    names = "|".join(metrics)
     return f'{{__name__=~"{names}",application="{app}"}}[{int(math.ceil(span_s))}s]'
 
 
@@ -90,13 +90,16 @@ def parse_matrix(body: object, source: str) -> list[Series]:
     return out
 
 
-def fetch_history(client: RetryingClient, prom_url: str, app: str, end: float, span_s: float) -> list[Series]:
-    """One range query for the app's Serve series over ``span_s`` (plus a window of lookback) ending at ``end``."""
+def fetch_history(client: RetryingClient, prom_url: str, app: str, end: float, span_s: float,
+                  metrics: Sequence[str] = METRICS, flag: str = "--prime-from") -> list[Series]:
+    """One range query for the app's series of ``metrics`` (default: the Serve metrics the controller reads)
+    over ``span_s`` (plus a window of lookback) ending at ``end``; an unreachable server is an InputError
+    naming ``flag``."""
     url = f"{prom_url.rstrip('/')}/api/v1/query"
     try:
-        body = client.get_json(url + "?" + _params(range_query(app, span_s + STALE_S), end))
+        body = client.get_json(url + "?" + _params(range_query(app, span_s + STALE_S, metrics), end))
     except (Unreachable, RequestRejected) as e:
-        raise InputError("command line", "--prime-from", f"cannot read the history ({e})") from None
+        raise InputError("command line", flag, f"cannot read the history ({e})") from None
     return parse_matrix(body, url)
 
 

@@ -41,6 +41,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from autotune.optimize.run import Options, optimize
 
     opts = Options(scenario=args.scenario, trace=trace_options(args), prometheus=args.prometheus, app=args.app,
+                   last_s=args.last, step_s=args.step,
                    target=args.target, choose_share=args.choose_share, slice_s=args.slice_minutes * 60.0,
                    seeds=args.seeds, ladder=_ladder(args.ladder), also=args.candidate or (), tune=not args.no_tune,
                    tune_trials=args.tune_trials,
@@ -64,8 +65,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("optimize", help="choose the cheapest policy meeting an SLO target on recorded traffic "
                                         "(simulated; choose on the earlier part, report on the later)")
     p.add_argument("--scenario", default="default", help="scenario name (envs/NAME.yaml) or path")
-    p.add_argument("--prometheus", metavar="URL", help="read the traffic from a Prometheus server (not yet supported)")
+    p.add_argument("--prometheus", metavar="URL", help="read the traffic from a Prometheus server instead of --trace "
+                                                       "(the app's Serve request counter; written to OUT/traffic.csv)")
     p.add_argument("--app", help="the Serve application, with --prometheus")
+    p.add_argument("--last", type=float, metavar="S",
+                   help="with --prometheus: read the last S seconds (default 3600)")
+    p.add_argument("--step", type=float, metavar="S",
+                   help="with --prometheus: requests counted per S seconds (default: the scenario's control interval)")
     p.add_argument("--target", type=float, help="SLO attainment to meet, in (0, 1] (default: the scenario's)")
     p.add_argument("--choose-share", type=float, default=0.6, help="the earlier share of the traffic to choose on "
                                                                    "(default 0.6); the rest is the report part")

@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from autotune.optimize.candidates import (
     zip_candidate,
 )
 from autotune.optimize.choose import Choice, Figure, choose, figures
+from autotune.optimize.promtraffic import LAST_S, PromTraffic, read_traffic
 from autotune.optimize.split import LEAD_S, Split, split
 from autotune.scenario import Scenario, load_scenario
 from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
@@ -43,6 +44,8 @@ class Options:
     trace: TraceOptions = field(default_factory=TraceOptions)
     prometheus: str | None = None
     app: str | None = None
+    last_s: float | None = None  # with prometheus: the span read, ending now (default LAST_S)
+    step_s: float | None = None  # with prometheus: the counts' bin (default: the scenario's control interval)
     target: float | None = None  # default: the scenario's SLO target
     choose_share: float = 0.6
     slice_s: float = SLICE_S
@@ -72,19 +75,24 @@ class Result:
     comparisons: list[dict[str, Any]]
     wall_s: float
     written: list[Path]
+    traffic: PromTraffic | None = None  # the traffic read from Prometheus, when it was
 
 
 def _no_bar(label: str, total: int) -> AbstractContextManager[Callable[[int, str], None]]:
     return nullcontext(lambda done, note: None)
 
 
-def check(opts: Options) -> tuple[Scenario, Arrivals, Split, float]:
-    """Every input check, before anything is started or written."""
-    if opts.prometheus is not None:
-        raise InputError("command line", "--prometheus", "reading the traffic from Prometheus is not yet "
-                                                         "supported; export it as a trace CSV and pass --trace")
-    if opts.trace.trace is None:
-        raise InputError("command line", "--trace", "required: the recorded traffic to choose on (a trace CSV)")
+def check(opts: Options) -> tuple[Scenario, Arrivals, Split, float, PromTraffic | None]:
+    """Every input check, before anything is started or written (the traffic is read from Prometheus here)."""
+    if opts.prometheus is not None and opts.trace.trace is not None:
+        raise InputError("command line", "--prometheus", "give the traffic either as --trace or from --prometheus")
+    if opts.prometheus is None:
+        for flag, value in (("--app", opts.app), ("--last", opts.last_s), ("--step", opts.step_s)):
+            if value is not None:
+                raise InputError("command line", flag, "only with --prometheus")
+    if opts.prometheus is None and opts.trace.trace is None:
+        raise InputError("command line", "--trace", "required: the recorded traffic to choose on (a trace CSV, or "
+                                                    "--prometheus URL --app A)")
     sc = load_scenario(opts.scenario)
     target = sc.slo.target if opts.target is None else opts.target
     if not (0 < target <= 1):
@@ -103,14 +111,27 @@ def check(opts: Options) -> tuple[Scenario, Arrivals, Split, float]:
         raise InputError(out, None, "--out must be a folder")
     from autotune.rl.evaluation import warmup_s
 
-    arr = build_arrivals(sc, 0, opts.trace)
-    if len(arr) == 0:
-        raise InputError(opts.trace.trace, "workload", "no arrivals in the selected span")
-    sp = split(arr, opts.choose_share, opts.slice_s, sc.control_interval_s, warmup_s(sc), opts.lead_s,
-               source=opts.trace.trace)
     if opts.fine_tune_steps < 0:
         raise InputError("command line", "--fine-tune-steps", "must be 0 (no fine-tuning) or positive")
-    return sc, arr, sp, target
+    prom: PromTraffic | None = None
+    if opts.prometheus is not None:
+        prom = read_traffic(opts.prometheus, opts.app, LAST_S if opts.last_s is None else opts.last_s,
+                            sc.control_interval_s if opts.step_s is None else opts.step_s)
+        source = prom.source
+        # Replayed as the same rate trace given with --trace (the trace options apply to it alike); the file is
+        # written to --out with the other outputs, once every check has passed.
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / "traffic.csv"
+            csv.write_text(prom.csv_text())
+            arr = replace(build_arrivals(sc, 0, replace(opts.trace, trace=str(csv))), source=source)
+    else:
+        source = str(opts.trace.trace)
+        arr = build_arrivals(sc, 0, opts.trace)
+    if len(arr) == 0:
+        raise InputError(source, "workload", "no arrivals in the selected span")
+    sp = split(arr, opts.choose_share, opts.slice_s, sc.control_interval_s, warmup_s(sc), opts.lead_s,
+               source=source)
+    return sc, arr, sp, target, prom
 
 
 def given_candidates(sc: Scenario, specs: Sequence[str], known: set[str]) -> list[Candidate]:
@@ -138,7 +159,7 @@ def given_candidates(sc: Scenario, specs: Sequence[str], known: set[str]) -> lis
 
 def optimize(opts: Options, log: Log = print, bar: BarFactory = _no_bar) -> Result:
     t0 = time.monotonic()
-    sc, arr, sp, target = check(opts)
+    sc, arr, sp, target, prom = check(opts)
     cands = rule_candidates(sc, opts.ladder)
     cands += given_candidates(sc, opts.also, {c.name for c in cands})
     shipped = next((c for c in cands if c.kind == "zip"), None)
@@ -191,7 +212,7 @@ def optimize(opts: Options, log: Log = print, bar: BarFactory = _no_bar) -> Resu
     comparisons = [c for c in (R.compare(report_part, choice.chosen, a) for a in ("shipped", "ray-default")
                                if a != choice.chosen) if c is not None]
     wall = time.monotonic() - t0
-    res = Result(sc, sp, cands, rows, choose_part, report_part, choice, target, comparisons, wall, [])
+    res = Result(sc, sp, cands, rows, choose_part, report_part, choice, target, comparisons, wall, [], prom)
     res.written = write_outputs(res, opts, arr)
     return res
 
@@ -257,6 +278,9 @@ def _tuned_candidates(opts: Options, sc: Scenario, sp: Split, shipped: Candidate
 def write_outputs(res: Result, opts: Options, arr: Arrivals) -> list[Path]:
     out = Path(opts.out)
     written: list[Path] = []
+    if res.traffic is not None:
+        write_text_atomic(out / "traffic.csv", res.traffic.csv_text())
+        written.append(out / "traffic.csv")
     cand = next(c for c in res.candidates if c.name == res.choice.chosen)
     fig = {f.part: f for f in (*res.choose_part, *res.report_part) if f.candidate == cand.name}
     chosen: dict[str, Any] = {"chosen": cand.name, **describe(cand), "met_target_on_choose_part": res.choice.met,
@@ -286,19 +310,25 @@ def write_outputs(res: Result, opts: Options, arr: Arrivals) -> list[Path]:
     chosen["split"] = {"trace": arr.source, "duration_s": arr.duration_s, "boundary_s": res.split.boundary_s,
                        "choose_share": opts.choose_share, "slice_s": opts.slice_s, "lead_s": opts.lead_s,
                        "seeds": opts.seeds}
+    if res.traffic is not None:
+        chosen["traffic"] = res.traffic.as_json(str(out / "traffic.csv"))
     chosen["command"] = opts.command
     chosen["wall_time_s"] = round(res.wall_s, 1)
     write_text_atomic(out / "chosen.json", json.dumps(chosen, indent=2, allow_nan=True) + "\n")
     table = R.rows([*res.choose_part, *res.report_part], res.target, cand.name)
     R.write_csv(out / "report.csv", table)
-    header = {"scenario": res.scenario.name, "trace": arr.source,
-              "traffic": f"{len(arr):,} requests over {arr.duration_s:,.0f} s",
-              "split": f"choose on [0, {res.split.boundary_s:,.0f}) s, report on [{res.split.boundary_s:,.0f}, "
-                       f"{arr.duration_s:,.0f}) s; slices of about {opts.slice_s:,.0f} s with {opts.lead_s:,.0f} s "
-                       f"lead-ins (simulated, not scored)",
-              "target": f"{res.target:.2%} of requests within {res.scenario.slo.latency_ms:g} ms",
-              "seeds": f"{opts.seeds} simulator seeds (cost: mean per seed; SLO: over every scored request)",
-              "command": f"`{opts.command}`"}
+    header = {"scenario": res.scenario.name, "trace": arr.source}
+    if res.traffic is not None:
+        header["trace"] = (f"{arr.source}: {res.traffic.requests:,} requests in steps of {res.traffic.step_s:g} s "
+                           f"to {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(res.traffic.end))}, "
+                           f"written to {out / 'traffic.csv'} (`--trace` replays it)")
+    header |= {"traffic": f"{len(arr):,} requests over {arr.duration_s:,.0f} s",
+               "split": f"choose on [0, {res.split.boundary_s:,.0f}) s, report on [{res.split.boundary_s:,.0f}, "
+                        f"{arr.duration_s:,.0f}) s; slices of about {opts.slice_s:,.0f} s with {opts.lead_s:,.0f} s "
+                        f"lead-ins (simulated, not scored)",
+               "target": f"{res.target:.2%} of requests within {res.scenario.slo.latency_ms:g} ms",
+               "seeds": f"{opts.seeds} simulator seeds (cost: mean per seed; SLO: over every scored request)",
+               "command": f"`{opts.command}`"}
     R.write_markdown(out / "report.md", R.markdown(header, [describe(c) for c in res.candidates], res.choose_part,
                                                    res.report_part, res.choice, res.target, res.comparisons))
     R.plot(out / "report.png", res.choose_part, res.report_part, res.target, cand.name,
