@@ -123,7 +123,7 @@ def read_traffic(url: str | None, app: str | None, last_s: float, step_s: float,
     n = int(last_s // step_s + 1e-9)
     if n < 1:
         raise InputError("command line", "--last", f"{last_s:g} s is shorter than one step of {step_s:g} s")
-    end = time.time() if end is None else end
+    end = round(time.time(), 3) if end is None else end  # as the query sends it
     start = end - n * step_s
     own = client is None
     client = client or RetryingClient(timeout_s=30.0)
