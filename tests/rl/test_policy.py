@@ -70,22 +70,20 @@ def test_shipped_policy_card_matches_and_runs(name: str) -> None:
     assert s["slo_attainment"] > 0.9  # a trained policy, not a random one
 
 
-GUARD = {"ratio": 2.0, "calm_s": 1800.0, "in_training": False}
-
-
-def test_a_burst_guard_added_to_a_card_after_training_is_decoded(tmp_path: Path) -> None:
+def test_the_default_policy_decodes_with_the_burst_guard_its_card_added_after_training(tmp_path: Path) -> None:
     sc = load_scenario("default")
     card = ModelCard.model_validate_json((POLICIES / "default.json").read_text())
-    assert card.decoding.burst_guard is None and card.hyperparameters.burst_guard == 0
+    guard = card.decoding.burst_guard
+    assert guard is not None and not guard.in_training and card.hyperparameters.burst_guard == 0
+    pol = load_policy(POLICIES / "default.zip", sc)
+    assert (pol.ctx.burst_guard, pol.ctx.guard_windows * pol.ctx.interval_s) == (guard.ratio, guard.calm_s)
     arr = short_arrivals(sc, "poisson", 300.0, 300.0, seed=2)
-    plain = load_policy(POLICIES / "default.zip", sc)  # the network as it was trained
+    assert all("burst guard" in w.decision.reason for w in simulate(sc, arr, pol, 2).windows if w.decision)
+    path = _copy("default", tmp_path)
+    _edit_card(path, lambda d: d["decoding"].update(burst_guard=None))  # the network as it was trained
+    plain = load_policy(path, sc)
     assert plain.ctx.burst_guard == 0.0
     assert not any("burst guard" in w.decision.reason for w in simulate(sc, arr, plain, 2).windows if w.decision)
-    path = _copy("default", tmp_path)
-    _edit_card(path, lambda d: d["decoding"].update(burst_guard=GUARD))  # the zip, and so its sha256, unchanged
-    pol = load_policy(path, sc)
-    assert (pol.ctx.burst_guard, pol.ctx.guard_windows * pol.ctx.interval_s) == (2.0, 1800.0)
-    assert all("burst guard" in w.decision.reason for w in simulate(sc, arr, pol, 2).windows if w.decision)
 
 
 def test_shipped_mixed_large_policy_buys_the_a100_when_the_l4_quotas_cannot_carry_the_load() -> None:
@@ -149,11 +147,9 @@ def _old_version(d: dict[str, Any]) -> None:
     (_set("decoding", "sizing", value="forecast"), "decoding.sizing", "Input should be 'predictive' or 'crowd'"),
     (_set("decoding", "crowd_factor", value=0.5), "decoding.crowd_factor", "greater than or equal to 1"),
     (_set("decoding", "crowd_factor", value=None), "decoding.crowd_factor", "required with sizing crowd"),
-    (_set("decoding", "burst_guard", value={**GUARD, "ratio": 1.0}), "decoding.burst_guard.ratio",
-     "greater than 1"),
-    (_set("decoding", "burst_guard", value={**GUARD, "calm_s": 0}), "decoding.burst_guard.calm_s",
-     "greater than 0"),
-    (_set("decoding", "burst_guard", value={**GUARD, "in_training": True}), "decoding.burst_guard",
+    (_set("decoding", "burst_guard", "ratio", value=1.0), "decoding.burst_guard.ratio", "greater than 1"),
+    (_set("decoding", "burst_guard", "calm_s", value=0), "decoding.burst_guard.calm_s", "greater than 0"),
+    (_set("decoding", "burst_guard", "in_training", value=True), "decoding.burst_guard",
      "disagrees with the hyperparameters' burst_guard"),
     (_set("decoding", "mixed_capacity", value="modelled"), "decoding.mixed_capacity", "'measured' or 'added'"),
     (_levels, "decoding.levels", "this code decodes [0.0, 0.25"),
