@@ -29,6 +29,14 @@ from autotune.paths import ROOT  # noqa: E402
 TRACE = "traces/nasa_http_1995_per_minute.csv"
 
 
+def _relative(path: str) -> str:
+    """A path inside the checkout as the checkout names it, so the result does not depend on where it ran."""
+    from autotune.paths import ROOT
+
+    p = Path(path)
+    return str(p.relative_to(ROOT)) if p.is_absolute() and p.is_relative_to(ROOT) else path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="default")
@@ -57,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
               "candidates": sorted({r["candidate"] for r in table}), "chosen": chosen["chosen"],
               "report_part": {"chosen": later[chosen["chosen"]], "shipped": later.get("shipped"),
                               "ray-default": later.get("ray-default")},
-              "comparisons": chosen["report_part_comparisons"], "split": chosen["split"]}
+              "comparisons": chosen["report_part_comparisons"],
+              "split": {**chosen["split"], "trace": _relative(chosen["split"]["trace"])}}
     path = ROOT / "bench" / "results" / f"optimize-{args.scenario}.json"
     write_text_atomic(path, json.dumps(result, indent=2) + "\n")
     print(f"wrote {path} ({wall:,.0f} s)")
