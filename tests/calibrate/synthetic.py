@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import numpy as np
 
 from autotune.calibrate import measure
 from autotune.live import observe
+from tests.http_json import send_json
 
 # Ray Serve 2.60's bucket bounds (ray/serve/_private/constants.py).
 SIZE_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -82,12 +82,7 @@ def fake_prometheus(body: dict[str, Any]) -> Iterator[str]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, 200, body)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -4,7 +4,6 @@ in-process server answering Prometheus' query API."""
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+
+from tests.http_json import send_json
 
 
 def write_rate_trace(path: Path, minutes: int, mean: float = 1200.0, seed: int = 0) -> Path:
@@ -50,12 +51,7 @@ class FakePrometheus:
                     query, t = q["query"][0], float(q.get("time", ["0"])[0])
                     fake.queries.append((query, t))
                     status, body = fake.answer(query, t)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, *args: Any) -> None:
                 pass
