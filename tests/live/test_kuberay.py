@@ -24,6 +24,7 @@ from autotune.live.kuberay import KubeRayActuator
 from autotune.live.serve_config import render
 from autotune.live.serve_state import app_state
 from autotune.scenario import load_scenario
+from tests.http_json import send_json
 
 PATH = "/apis/ray.io/v1/namespaces/ml/rayservices/vit"
 
@@ -51,12 +52,7 @@ class FakeKubeAPI:
 
         class H(http.server.BaseHTTPRequestHandler):
             def _send(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, body)
 
             def _status(self, code: int, reason: str) -> None:
                 self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
