@@ -20,7 +20,9 @@ def add_trace_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-scale", type=float, help="multiply arrival times by F (0.5 compresses 2x)")
     g.add_argument("--rate-scale", type=float, help="multiply the request rate by F")
     g.add_argument("--mean-rate", type=float, help="rescale to a mean of R req/s")
-    g.add_argument("--duration", type=float, help="keep the first S seconds (after time scaling)")
+    g.add_argument("--duration", type=float,
+                   help="keep the first S seconds (after time scaling; a synthetic workload's generator keeps its shape"
+                   " over the scenario's duration, and runs for S if S is longer)")
 
 
 def trace_options(args: argparse.Namespace) -> TraceOptions:

@@ -123,9 +123,6 @@ class Case:
         """The case's first ``duration_s`` seconds: a quick look or a test, not the benchmark."""
         if self.options is not None:
             return replace(self, options=replace(self.options, duration_s=duration_s))
-        if self.scenario.workload.kind == "synthetic":
-            wl = self.scenario.workload.model_copy(update={"duration_s": duration_s})
-            return replace(self, scenario=self.scenario.model_copy(update={"workload": wl}))
         return replace(self, options=TraceOptions(duration_s=duration_s))
 
 

@@ -42,6 +42,8 @@ class TraceOptions:
     duration_s: float | None = None
 
     def apply(self, spec: WorkloadSpec) -> WorkloadSpec:
+        """The workload with the overrides; ``duration_s`` only for a trace (a generator's arrivals are cut to it
+        by :func:`build_arrivals`: its rate curve keeps the shape it has over its own duration)."""
         out = spec
         if self.trace is not None:
             # A path typed on the command line is relative to where it was typed.
@@ -53,7 +55,8 @@ class TraceOptions:
                 if not value > 0:
                     flag = "--duration" if name == "duration_s" else f"--{name.replace('_', '-')}"
                     raise InputError("command line", flag, "must be positive")
-                out = replace_spec(out, **{name: value})
+                if name != "duration_s" or out.kind == "trace":
+                    out = replace_spec(out, **{name: value})
         return out
 
 
@@ -94,21 +97,25 @@ def _from_trace(spec: WorkloadSpec, path: Path, rng: np.random.Generator) -> Arr
     return Arrivals(t, np.zeros(t.size, dtype=np.float32), float(duration), str(path))
 
 
-def _from_generator(spec: WorkloadSpec, rng: np.random.Generator) -> Arrivals:
+def _from_generator(spec: WorkloadSpec, rng: np.random.Generator, keep_s: float | None = None) -> Arrivals:
+    """The generator's arrivals over its duration; with ``keep_s``, only the first ``keep_s`` seconds (a generator
+    run for ``keep_s`` where that is longer than its duration)."""
     assert spec.generator is not None and spec.mean_rate is not None and spec.duration_s is not None
-    duration = spec.duration_s
+    full = max(spec.duration_s, keep_s or 0.0)
+    duration = full if keep_s is None else min(keep_s, full)
     if spec.generator in SAMPLERS:
         # Same scaling as a rate curve: generated in unscaled time, then times multiplied by time_scale.
         t, tok = SAMPLERS[spec.generator](spec.mean_rate * spec.rate_scale,
-                                          duration / spec.time_scale, spec.params, rng)
+                                          full / spec.time_scale, spec.params, rng)
         t = t * spec.time_scale
         keep = t < duration
         t = t[keep]
         tok = synthetic.synthetic_tokens(t.size, spec.params, rng) if tok is None else tok[keep]
         return Arrivals(t, tok.astype(np.float32), float(duration), f"synthetic:{spec.generator}")
-    rates = synthetic.GENERATORS[spec.generator](spec.mean_rate * spec.rate_scale, duration / spec.time_scale,
+    rates = synthetic.GENERATORS[spec.generator](spec.mean_rate * spec.rate_scale, full / spec.time_scale,
                                                  spec.params, rng)
     width = synthetic.BIN_S * spec.time_scale
+    rates = rates[:int(np.ceil(duration / width - 1e-9))]  # no arrivals drawn past the cut
     t = synthetic.sample_poisson(rates / spec.time_scale, width, None, rng)
     t = t[t < duration]
     tok = synthetic.synthetic_tokens(t.size, spec.params, rng)
@@ -117,7 +124,8 @@ def _from_generator(spec: WorkloadSpec, rng: np.random.Generator) -> Arrivals:
 
 def build_arrivals(scenario: Scenario, seed: int, options: TraceOptions | None = None) -> Arrivals:
     """The arrivals a scenario (with command-line overrides) yields for ``seed``."""
-    spec = (options or TraceOptions()).apply(scenario.workload)
+    opts = options or TraceOptions()
+    spec = opts.apply(scenario.workload)
     rng = np.random.default_rng([seed, 0xA77])
     if spec.kind == "trace":
         assert spec.trace is not None
@@ -127,5 +135,5 @@ def build_arrivals(scenario: Scenario, seed: int, options: TraceOptions | None =
         if not path.exists():
             raise InputError(spec.trace, None, "trace file does not exist")
         return _from_trace(spec, path, rng)
-    return _from_generator(spec, rng)
+    return _from_generator(spec, rng, opts.duration_s)
 

@@ -102,3 +102,20 @@ def test_a_bad_trace_option_names_the_flag_as_typed() -> None:
         TraceOptions(duration_s=-1.0).apply(spec)
     with pytest.raises(InputError, match="--time-scale: must be positive"):
         TraceOptions(time_scale=0.0).apply(spec)
+
+
+def test_duration_keeps_the_first_seconds_of_a_synthetic_workload():
+    """``--duration`` cuts a generator's run; it does not squeeze the workload into S seconds."""
+    sc = load_scenario("live-demo")  # flash crowd over 240 s: 6 req/s, 36 from 60 s to 150 s
+    whole = build_arrivals(sc, 0)
+    cut = build_arrivals(sc, 0, TraceOptions(duration_s=100.0))
+    assert cut.duration_s == 100.0 and cut.times.max() < 100.0
+
+    def rate(a, lo, hi):
+        return float(np.sum((a.times >= lo) & (a.times < hi))) / (hi - lo)
+
+    for a in (whole, cut):
+        assert rate(a, 0, 55) == pytest.approx(6.0, rel=0.25)  # calm until 60 s in both
+        assert rate(a, 70, 100) == pytest.approx(36.0, rel=0.15)
+    longer = build_arrivals(sc, 0, TraceOptions(duration_s=480.0))  # longer than the workload: run for S
+    assert longer.duration_s == 480.0 and longer.times.max() > 400.0

@@ -139,8 +139,8 @@ def test_overload_columns_in_the_summary_and_the_windows() -> None:
     from tests.conftest import tweak
 
     base = load_scenario("default")
-    wl = base.workload.model_copy(update={"generator": "flash", "params": {"spike_factor": 5.0,
-                                                                           "spike_duration_s": 60.0}})
+    wl = base.workload.model_copy(update={"generator": "flash", "duration_s": 300.0,
+                                          "params": {"spike_factor": 5.0, "spike_duration_s": 60.0}})
     sc = tweak(base, {"max_replicas": 2}, workload=wl, client_timeout_s=3.0)
     res = whatif.run(sc, ["static:2", "static:2+shed"], duration=300.0, mean_rate=300.0, seed=1)
     s = res.summary().set_index("policy")
