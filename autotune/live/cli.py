@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
     c.add_argument("--interval", type=float, help="seconds between decisions (default: the scenario's)")
     c.add_argument("--sample-interval", type=float, help="seconds between metric samples (default: interval/5)")
     c.add_argument("--prometheus-url", action="append",
-                   help="Ray metrics endpoint, repeat per node (default: http://<dashboard host>:8080/metrics)")
+                   help="Ray metrics endpoint, repeat per node (default: every alive node's, as the dashboard lists "
+                        "them, looked up again every 30 s)")
     c.add_argument("--metrics-port", type=int, default=9108, help="port of autotune's own /metrics (0: off)")
     c.add_argument("--metrics-host", default="127.0.0.1", help="address to serve autotune's own metrics on")
     c.add_argument("--log", help="append one JSON line per decision to this file (default: stdout)")
@@ -120,7 +121,8 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     from autotune.live.controller import Controller, ControllerConfig, probe_policy
     from autotune.live.http import RequestRejected, RetryingClient, Unreachable
     from autotune.live.own_metrics import ControllerMetrics
-    from autotune.live.serve_api import ServeAPI, scrape_all
+    from autotune.live.serve_api import NotServeAPI, ServeAPI, scrape_all
+    from autotune.live.serve_state import app_state
     from autotune.registry import make_policy
     from autotune.scenario import load_scenario
 
@@ -145,17 +147,24 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.prime_from and urlparse(args.prime_from).scheme not in ("http", "https"):
         raise InputError("command line", "--prime-from", f"not an http(s) URL: {args.prime_from!r}")
     app = args.app or sc.name
-    prom = args.prometheus_url or [f"http://{addr.hostname}:8080/metrics"]
     client = RetryingClient(timeout_s=min(5.0, interval), retries=2, backoff_s=min(0.5, interval / 10))
     api = ServeAPI(args.serve_address, client)
     state = None
     try:
-        state = api.app(app)
+        details = api.details()
+    except NotServeAPI as e:
+        raise InputError("command line", "--serve-address", str(e)) from None
     except (Unreachable, RequestRejected) as e:
         console.print(f"[yellow]dashboard not reachable at start-up ({e}); will keep retrying[/]")
     else:
+        state = app_state(details, app)
+        others = sorted((details.get("applications") or {}).keys())
+        if state is None and others:
+            raise InputError("command line", "--app", f"no application {app!r} on {args.serve_address}; deployed: "
+                             f"{', '.join(others)}")
         if state is None:
-            console.print(f"[yellow]application {app!r} not deployed yet; will keep looking[/]")
+            console.print(f"[yellow]no application is deployed on {args.serve_address} yet: waiting for "
+                          f"{app!r}[/]")
         else:
             missing = [p.name for p in sc.pools if p.name not in state.deployments]
             if missing:
@@ -163,6 +172,7 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             if not args.dry_run and not args.rayservice and not state.external_scaler_enabled:
                 raise InputError("command line", "--app", f"{app!r} is not deployed with external_scaler_enabled: "
                                  "true (redeploy it, or use --dry-run)")
+    endpoints = _endpoints(args, addr.hostname, client)
     sample_s = args.sample_interval or interval / 5
     if args.prime_from and resumed is None:
         resumed = _prime(args, policy, sc, app, state, interval, sample_s, client)
@@ -188,8 +198,8 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
                            guards=guards)
     actuator = _kuberay(args, app) if args.rayservice else ServeActuator(api, app)
     reopt, challenge = _self_optimizing(args, sc, policy)
-    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, prom), actuator, log, metrics,
-                     state_path=state_path, resumed=resumed, reoptimizer=reopt, challenge=challenge)
+    ctl = Controller(cfg, sc, policy, lambda: api.app(app), lambda: scrape_all(client, endpoints()), actuator, log,
+                     metrics, state_path=state_path, resumed=resumed, reoptimizer=reopt, challenge=challenge)
 
     def close() -> None:
         client.close()
@@ -199,6 +209,25 @@ def _controller_from_args(args: argparse.Namespace) -> tuple[Any, Any]:
             log_fh.close()
 
     return ctl, close
+
+
+def _endpoints(args: argparse.Namespace, host: str, client: Any) -> Any:
+    """The metrics endpoints to scrape: ``--prometheus-url`` as given, else every node the dashboard lists."""
+    from autotune.live.http import RequestRejected, Unreachable
+    from autotune.live.nodes import DiscoveredEndpoints, NoNodes
+
+    if args.prometheus_url:
+        fixed = list(args.prometheus_url)
+        return lambda: fixed
+    # Ray's default metrics export port, should the dashboard not list its nodes.
+    found = DiscoveredEndpoints(args.serve_address, client, fallback=[f"http://{host}:8080/metrics"])
+    try:
+        urls = found.discover()
+    except (Unreachable, RequestRejected, NoNodes) as e:
+        console.print(f"[yellow]cannot list the cluster's nodes ({e}); scraping {found.fallback[0]} until it can[/]")
+    else:
+        console.print(f"metrics from {len(urls)} node(s): {', '.join(urls)}")
+    return found
 
 
 def _self_optimizing(args: argparse.Namespace, sc: Any, policy: Any) -> tuple[Any, Any]:
@@ -279,22 +308,36 @@ def _kuberay(args: argparse.Namespace, app: str) -> Any:
 
 def control_main(args: argparse.Namespace) -> int:
     ctl, close = _controller_from_args(args)
-    stopping = {"now": False}
+    why = {"now": ""}
 
     def on_term(signum: int, frame: Any) -> None:
-        stopping["now"] = True
+        why["now"] = "SIGTERM"
 
     if threading.current_thread() is threading.main_thread():  # signal handlers only install there
         signal.signal(signal.SIGTERM, on_term)
     console.print(f"autotune control: app {ctl.cfg.app}, policy {ctl.policy.name}, every {ctl.cfg.interval_s:g}s"
                   + (" (dry run)" if ctl.cfg.dry_run else ""))
     try:
-        ctl.run(args.duration, stop=lambda: stopping["now"])
+        ctl.run(args.duration, stop=lambda: bool(why["now"]))
     except KeyboardInterrupt:
-        pass
+        why["now"] = "interrupted"
+    try:
+        rec = ctl.stopped(why["now"] or f"--duration {args.duration:g} s reached")
     finally:
         close()
-    return 0
+    console.print(_stop_line(ctl.cfg.app, rec))
+    # Having never seen the app is a failure to control it, not a clean run.
+    return 0 if rec["decisions"] else 1
+
+
+def _stop_line(app: str, rec: dict[str, Any]) -> str:
+    if not rec["decisions"]:
+        return (f"stopped ({rec['why']}) after {rec['t']:.0f} s without controlling anything: application "
+                f"{app!r} was never observed")
+    applied = rec["applied"]
+    last = ("nothing applied yet" if applied is None else "last applied " + ", ".join(
+        f"{p}={n} (batch {applied['batch_size'].get(p, '-')})" for p, n in sorted(applied["replicas"].items())))
+    return f"stopped ({rec['why']}) after {rec['decisions']} decisions on {app!r}; {last}"
 
 
 def loadgen_main(args: argparse.Namespace) -> int:

@@ -97,6 +97,7 @@ class Controller:
         self.applied: Decision | None = None
         self.reoptimizer = reoptimizer
         self.challenge = challenge
+        self.decisions = 0  # control steps that saw the app (a held step counts; an unobserved one does not)
 
     @property
     def policy_state(self) -> PolicyState:
@@ -127,6 +128,7 @@ class Controller:
             self._emit(rec)
             return rec
         obs = seen.obs
+        self.decisions += 1
         done, after = step(self.policy, obs, self.loop, self.guards, catch=True)
         if done.error is not None:
             rec["errors"].append(self._error("policy", done.error))
@@ -199,6 +201,15 @@ class Controller:
 
     def _emit(self, rec: dict[str, Any]) -> None:
         self.log(_clean(rec))
+
+    def stopped(self, why: str) -> dict[str, Any]:
+        """Log the stop: why, how many steps saw the app, and the state last applied (None: nothing was)."""
+        now = self.clock()
+        rec = {"event": "stop", "time": _iso(now), "t": round(now - self.start, 3), "why": why,
+               "policy": self.policy.name, "decisions": self.decisions, "dry_run": self.cfg.dry_run,
+               "applied": _decision_record(self.applied) if self.applied is not None else None}
+        self._emit(rec)
+        return rec
 
     def run(self, duration_s: float | None = None, stop: Callable[[], bool] = lambda: False) -> None:
         """Sample every ``sample_s``; decide every ``interval_s``; until ``duration_s`` or ``stop()``."""

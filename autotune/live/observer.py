@@ -69,7 +69,7 @@ class LiveObserver:
             return Unobserved("dashboard", str(e), "dashboard unreachable: holding the last applied state")
         if state is None:
             return Unobserved("app", f"application {self.app!r} not found",
-                              "application not deployed: nothing to control")
+                              f"application {self.app!r} not deployed: waiting for it")
         preempted, died = self._preemptions(state)
         obs = build_observation(self.scenario, self.app, state, window, time_s, window_s, preempted,
                                 self._unplaceable(state, now))

@@ -7,8 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autotune.live import promtext as pt
-from autotune.live.http import RetryingClient
+from autotune.live.http import RequestRejected, RetryingClient, Unreachable
 from autotune.live.serve_state import AppState, app_state
+
+SERVE_DETAILS = "/api/serve/applications/"
+
+
+class NotServeAPI(RequestRejected):
+    """The address answers, but not as a Ray dashboard's Serve REST API (say, Serve's HTTP proxy on 8000)."""
+
+    def __init__(self, address: str, answer: str) -> None:
+        self.address, self.status = address, 0
+        Exception.__init__(self, f"{address} is not a Ray dashboard: GET {SERVE_DETAILS} {answer} (the dashboard "
+                           "listens on port 8265 by default; port 8000 is Serve's HTTP proxy)")
 
 
 class ServeAPI:
@@ -17,10 +28,28 @@ class ServeAPI:
         self.http = client
 
     def details(self) -> dict[str, Any]:
-        return self.http.get_json(f"{self.address}/api/serve/applications/")
+        """The dashboard's Serve details (NotServeAPI if the address is something else that answers)."""
+        try:
+            body = self.http.get_json(f"{self.address}{SERVE_DETAILS}")
+        except RequestRejected as e:
+            if e.status == 404:
+                raise NotServeAPI(self.address, "answered HTTP 404") from None
+            raise
+        except Unreachable as e:
+            if "not JSON" in str(e):
+                raise NotServeAPI(self.address, "answered something other than JSON") from None
+            raise
+        # The dashboard always answers with these keys, whether or not Serve runs; an app routed at "/" behind
+        # the proxy answers with its own JSON.
+        if not isinstance(body, dict) or "applications" not in body:
+            raise NotServeAPI(self.address, "answered JSON without \"applications\"")
+        return body
 
     def app(self, name: str) -> AppState | None:
         return app_state(self.details(), name)
+
+    def app_names(self) -> list[str]:
+        return sorted((self.details().get("applications") or {}).keys())
 
     def scale(self, app: str, deployment: str, replicas: int) -> None:
         """Serve's external scaler API (the app must be deployed with ``external_scaler_enabled``)."""

@@ -52,14 +52,19 @@ def test_control_rejects_a_state_file_saved_by_another_policy(tmp_path: Path,
     assert json.loads(state.read_text())["policy"] == "hpa"  # left as it was
 
 
-def test_control_starts_and_keeps_running_with_the_dashboard_down(tmp_path: Path) -> None:
+def test_control_starts_and_keeps_running_with_the_dashboard_down(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "d.jsonl"
     t = time.monotonic()
+    # It keeps trying for the whole run; having never seen the app, it exits 1 (it controlled nothing).
     assert run_cli("control", "--serve-address", DEAD, "--prometheus-url", DEAD + "/metrics", "--interval", "0.3",
-                   "--metrics-port", "0", "--duration", "1.5", "--log", str(log)) == 0
+                   "--metrics-port", "0", "--duration", "1.5", "--log", str(log)) == 1
     assert time.monotonic() - t < 30
-    decisions = [r for r in read_jsonl(log) if r["event"] == "decision"]
+    recs = read_jsonl(log)
+    decisions = [r for r in recs if r["event"] == "decision"]
     assert decisions and all(r["errors"][0]["cause"] == "dashboard" for r in decisions)
+    assert recs[-1]["event"] == "stop" and recs[-1]["decisions"] == 0 and recs[-1]["applied"] is None
+    assert "without controlling anything" in capsys.readouterr().err
 
 
 def test_control_refuses_to_prime_without_the_current_fleet(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +80,7 @@ def test_control_keeps_and_resumes_its_policy_state(tmp_path: Path, capsys: pyte
                                  "policy_state": {"rates": [3.0] * 8, "ratios": [], "lead_ratios": {}}}))
     assert run_cli("control", "--serve-address", DEAD, "--prometheus-url", DEAD + "/metrics", "--interval", "0.3",
                    "--metrics-port", "0", "--duration", "0.7", "--log", str(log), "--policy", "predictive",
-                   "--state", str(state), "--prime-from", DEAD) == 0
+                   "--state", str(state), "--prime-from", DEAD) == 1
     # A state saved minutes ago is exact; the history is not looked at (nothing answers at DEAD).
     assert "resumed the policy state saved" in capsys.readouterr().err
 
