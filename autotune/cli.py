@@ -14,7 +14,8 @@ from autotune.cli_common import add_trace_options, console, out
 from autotune.errors import InputError
 
 # Each module has register(subparsers) and must not import torch or ray at import time.
-PLUGINS = ("autotune.rl.cli", "autotune.live.cli", "autotune.optimize.cli", "autotune.calibrate.cli")
+PLUGINS = ("autotune.rl.cli", "autotune.live.cli", "autotune.optimize.cli", "autotune.calibrate.cli",
+           "autotune.profile_model")
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:

@@ -34,6 +34,18 @@ def test_generator_reproduces_the_live_demo_files(mode: str) -> None:
     assert yaml.safe_load(buf.getvalue()) == yaml.safe_load((CONFIGS / f"live-demo-{mode}.yaml").read_text())
 
 
+def test_the_real_model_config_is_its_scenario_rendered_with_a_class_that_exists() -> None:
+    import importlib
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        main(["--scenario", "digits-cpu", "--backend", "autotune.live.digits_model:DigitsClassifier"])
+    shipped = yaml.safe_load((CONFIGS / "real-model.yaml").read_text())
+    assert yaml.safe_load(buf.getvalue()) == shipped
+    module, _, cls = shipped["applications"][0]["args"]["backend"].partition(":")
+    assert callable(getattr(importlib.import_module(module), cls)().predict)
+
+
 def test_each_pool_gets_a_gpu_and_its_instance_resource() -> None:
     app = render(load_scenario("mixed"))
     pools = {d["name"]: d for d in app["deployments"] if d["name"] != "router"}
