@@ -40,11 +40,12 @@ def free_port() -> int:
 
 class LocalRay:
     def __init__(self, temp_dir: Path, num_cpus: int = 4, num_gpus: int = 8,
-                 resources: Mapping[str, float] | None = None) -> None:
+                 resources: Mapping[str, float] | None = None, env: Mapping[str, str] | None = None) -> None:
         self.temp_dir = Path(temp_dir)
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
         self.resources = dict(resources or {"L4": 8})
+        self.env = dict(env or {})  # for every process of the cluster (Serve reads some settings per process)
         self.ports = {k: free_port() for k in ("gcs", "dashboard", "metrics", "http", "grpc", "client",
                                                 "node_manager", "object_manager", "agent_listen", "agent_grpc",
                                                 "runtime_env")}
@@ -76,7 +77,7 @@ class LocalRay:
                "--dashboard-agent-grpc-port", str(p["agent_grpc"]), "--runtime-env-agent-port", str(p["runtime_env"])]
         log = open(self.temp_dir / "ray-start.log", "wb")  # noqa: SIM115 - lives as long as the cluster
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, **FAST_METRICS_ENV})
+                                     env={**os.environ, **FAST_METRICS_ENV, **self.env})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

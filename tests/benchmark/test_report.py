@@ -136,3 +136,23 @@ def test_per_group_summary_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyP
             in table)
     assert "| `predictive` | 1, 0.50x | 0, 0.30x |" in table
     assert "### Per traffic group" in report.document(report.load(folder, ("default",), ()))
+
+
+def test_fidelity_table_and_its_count(results: Path, tmp_path: Path) -> None:
+    def run(policy: str, p50: float, err: float) -> dict[str, object]:
+        m = {"p50_ms": p50, "p99_ms": 2 * p50, "replica_s": 900.0}
+        errs = {"p50_ms": err, "p99_ms": -err, "replica_s": 0.02}
+        return {"trace": "flash", "policy": policy, "measured": m, "errors_uncalibrated": errs,
+                "errors_calibrated": {k: v / 2 for k, v in errs.items()}}
+
+    (results / "fidelity.json").write_text(json.dumps({
+        "command": ".venv/bin/python bench/fidelity.py", "scenario": "live-demo", "seeds": [0, 1, 2], "target": 0.1,
+        "within_target": {"p50_ms": 1, "p99_ms": 1, "replica_s": 2}, "wall_s": 1800.0,
+        "runs": [run("hpa", 480.0, -0.3), run("predictive", 400.0, 0.1)]}))
+    readme = tmp_path / "README.md"
+    readme.write_text(README + "\n<!-- results:fidelity -->\n<!-- /results:fidelity -->\n")
+    assert "fidelity" in generate(results, tmp_path, readme)
+    new = readme.read_text()
+    assert "| flash | `hpa` | 480 / 960 | 900 | -30% / **-15%** | +30% / **+15%** | +2% / **+1%** |" in new
+    assert "after calibration: p50 1 of 2, p99 1 of 2, replica-s 2 of 2" in new
+    assert "## Fidelity after calibration" in (tmp_path / "docs" / "results.md").read_text()
