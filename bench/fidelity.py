@@ -3,7 +3,8 @@
 Starts a local Ray cluster (fake L4 GPUs) whose Serve processes record latency in finer histogram buckets
 (``RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS``, set cluster-wide), and runs the emulated ``live-demo`` app:
 
-1. calibration: two replicas under a stepped Poisson load while ``autotune calibrate``'s live scrape reads
+1. calibration: a fixed fleet under a stepped Poisson load (``--calibration``: two replicas up to 11 req/s, or six
+   up to the traces' peak of 36) while ``autotune calibrate``'s live scrape reads
    the cluster's own metrics; the calibrated scenario is written beside the results;
 2. three traces (the scenario's flash crowd, NASA's daily rhythm compressed, Azure's clumped LLM
    conversation arrivals) under three policies (Serve's built-in autoscaler, ``hpa``, ``predictive``),
@@ -56,8 +57,11 @@ TRACE_S = 150.0
 # Serve's default buckets are 100 ms wide to 500 ms, then 500 ms wide: too coarse to tell a p99 within 10%.
 BUCKETS_MS = [*range(20, 1000, 20), *range(1000, 2000, 50), *range(2000, 5000, 250), *range(5000, 20001, 1000),
               30000, 60000]
-CAL_STEPS = ((2.0, 20.0), (6.0, 20.0), (11.0, 20.0))  # (req/s, seconds) on two replicas: batches of 1 to 4
-CAL_REPLICAS = 2
+# The calibration loads, (replicas, ((req/s, seconds), ...)): batches of 1 to 4 form in each. "light" leaves the
+# host's two cores mostly idle; "loaded" reaches the traces' peak rate, so that the batch times Serve records
+# carry the CPU contention the traces meet.
+CALIBRATIONS = {"light": (2, ((2.0, 20.0), (6.0, 20.0), (11.0, 20.0))),
+                "loaded": (6, ((8.0, 20.0), (22.0, 20.0), (36.0, 20.0)))}
 SEEDS = (0, 1, 2)
 POLICIES = ("ray-default", "hpa", "predictive")
 METRICS = ("p50_ms", "p99_ms", "replica_s")
@@ -76,10 +80,10 @@ def traces(sc: Scenario) -> dict[str, Arrivals]:
     }
 
 
-def stepped_load(seed: int = 0) -> Arrivals:
+def stepped_load(steps: tuple[tuple[float, float], ...], seed: int = 0) -> Arrivals:
     rng = np.random.default_rng(seed)
     times, t0 = [], 0.0
-    for rate, span in CAL_STEPS:
+    for rate, span in steps:
         t = t0 + np.cumsum(rng.exponential(1.0 / rate, int(rate * span * 2)))
         times.append(t[t < t0 + span])
         t0 += span
@@ -87,14 +91,15 @@ def stepped_load(seed: int = 0) -> Arrivals:
     return Arrivals(t, np.zeros(t.size, dtype=np.float32), t0, "stepped poisson")
 
 
-def calibrate_live(cluster: LocalRay, sc: Scenario, tmp: Path, out: Path) -> Scenario:
-    """Calibrate ``sc`` from the cluster's own metrics while two replicas serve a stepped load."""
+def calibrate_live(cluster: LocalRay, sc: Scenario, tmp: Path, out: Path, how: str) -> Scenario:
+    """Calibrate ``sc`` from the cluster's own metrics while a fixed fleet serves a stepped load."""
+    replicas, steps = CALIBRATIONS[how]
     data = yaml.safe_load(Path(sc.source).read_text())
-    data["pools"][0]["initial_replicas"] = CAL_REPLICAS
+    data["pools"][0]["initial_replicas"] = replicas
     start = tmp / "calibration-start.yaml"
     start.write_text(yaml.safe_dump(data, sort_keys=False))
     cal_sc = load_scenario(start)
-    load = stepped_load()
+    load = stepped_load(steps)
     samples: list[Sample] = []
     client = RetryingClient(timeout_s=30.0)
     # Scraping starts before the deploy, so the replicas' start-up is in the span.
@@ -113,15 +118,16 @@ def calibrate_live(cluster: LocalRay, sc: Scenario, tmp: Path, out: Path) -> Sce
     return load_scenario(out)
 
 
-def calibration_load(cal: Scenario, record: dict[str, Any]) -> dict[str, float]:
+def calibration_load(cal: Scenario, record: dict[str, Any], how: str) -> dict[str, Any]:
     """Serve's own p50 and p99 over the calibration load (its proxy's histogram), beside the calibrated
-    simulator's for the same load on the same two replicas: the fit at light load."""
-    fleet = StaticPolicy({"l4": CAL_REPLICAS}, {"l4": cal.pools[0].batch_size})
-    lat = np.concatenate([simulate(cal, stepped_load(), fleet, s).latencies_ms() for s in SEEDS])
+    simulator's for the same load on the same fleet: the fit where it was made."""
+    replicas, steps = CALIBRATIONS[how]
+    fleet = StaticPolicy({"l4": replicas}, {"l4": cal.pools[0].batch_size})
+    lat = np.concatenate([simulate(cal, stepped_load(steps), fleet, s).latencies_ms() for s in SEEDS])
     p50, p99 = np.percentile(lat, [50, 99])
     m = record["measured_latency"]
-    return {"serve_p50_ms": m["p50_ms"], "serve_p99_ms": m["p99_ms"], "sim_p50_ms": float(p50),
-            "sim_p99_ms": float(p99)}
+    return {"name": how, "replicas": replicas, "steps": [list(s) for s in steps], "serve_p50_ms": m["p50_ms"],
+            "serve_p99_ms": m["p99_ms"], "sim_p50_ms": float(p50), "sim_p99_ms": float(p99)}
 
 
 def errors(measured: dict[str, Any], predicted: dict[str, Any]) -> dict[str, float]:
@@ -146,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(OUT), help=f"the summary JSON (default {OUT})")
     ap.add_argument("--traces", type=int, default=3, help="run the first N traces only")
+    ap.add_argument("--calibration", choices=sorted(CALIBRATIONS), default="light",
+                    help="the load to calibrate under (default light)")
     ap.add_argument("--resimulate", action="store_true",
                     help="no cluster: keep --out's measurements and calibrated scenario, predict again")
     a = ap.parse_args(argv)
@@ -159,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.resimulate:
         old = json.loads(out.read_text())
         runs = [{"trace": r["trace"], "policy": r["policy"], "measured": r["measured"]} for r in old["runs"]]
-        return finish(argv, out, cal_path, sc, load_scenario(cal_path), arrivals, runs, old["wall_s"])
+        how = old.get("calibration_load", {}).get("name", "light")
+        return finish(argv, out, cal_path, sc, load_scenario(cal_path), arrivals, runs, old["wall_s"], how)
     env = {"RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS": ",".join(str(b) for b in BUCKETS_MS)}
     runs = []
     with tempfile.TemporaryDirectory(prefix="autotune-fidelity-") as tmp:
         with LocalRay(Path(tmp) / "ray", num_cpus=4, num_gpus=8, resources={"L4": 8}, env=env) as cluster:
-            cal = calibrate_live(cluster, sc, Path(tmp), cal_path)
+            cal = calibrate_live(cluster, sc, Path(tmp), cal_path, a.calibration)
             console.print(f"calibrated: {cal.pools[0].service} ({time.monotonic() - t_start:.0f} s)")
             for name, arr in arrivals.items():
                 for policy in POLICIES:
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{row['replica_s']:.0f} replica-s ({time.monotonic() - t_start:.0f} s)")
                     row["replicas_every_10s"] = every_10s(row.pop("timeline"))
                     runs.append({"trace": name, "policy": policy, "measured": row})
-    return finish(argv, out, cal_path, sc, cal, arrivals, runs, round(time.monotonic() - t_start, 1))
+    return finish(argv, out, cal_path, sc, cal, arrivals, runs, round(time.monotonic() - t_start, 1), a.calibration)
 
 
 def _shown(path: Path) -> str:
@@ -182,7 +191,7 @@ def _shown(path: Path) -> str:
 
 
 def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal: Scenario,
-           arrivals: dict[str, Arrivals], runs: list[dict[str, Any]], wall_s: float) -> int:
+           arrivals: dict[str, Arrivals], runs: list[dict[str, Any]], wall_s: float, how: str) -> int:
     """Predict every run on both scenarios, print the table, write the JSON."""
     for r in runs:
         arr = arrivals[r["trace"]]
@@ -191,7 +200,7 @@ def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal:
         r["errors_uncalibrated"] = errors(r["measured"], r["uncalibrated"])
         r["errors_calibrated"] = errors(r["measured"], r["calibrated"])
     print(table(runs))
-    light = calibration_load(cal, yaml.safe_load(cal_path.read_text())["calibration"])
+    light = calibration_load(cal, yaml.safe_load(cal_path.read_text())["calibration"], how)
     print(f"calibration load: Serve measured p50 {light['serve_p50_ms']:.0f} / p99 {light['serve_p99_ms']:.0f} ms, "
           f"the calibrated simulator {light['sim_p50_ms']:.0f} / {light['sim_p99_ms']:.0f}")
     within = {m: sum(abs(r["errors_calibrated"][m]) <= TARGET for r in runs) for m in METRICS}
