@@ -49,7 +49,7 @@ from autotune.paths import ROOT
 from autotune.policies.static import StaticPolicy
 from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import simulate
-from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals
+from autotune.workload.arrivals import Arrivals, TraceOptions, build_arrivals, stepped_poisson
 
 OUT = RESULTS / "fidelity.json"
 SCENARIO = "live-demo"
@@ -80,17 +80,6 @@ def traces(sc: Scenario) -> dict[str, Arrivals]:
     }
 
 
-def stepped_load(steps: tuple[tuple[float, float], ...], seed: int = 0) -> Arrivals:
-    rng = np.random.default_rng(seed)
-    times, t0 = [], 0.0
-    for rate, span in steps:
-        t = t0 + np.cumsum(rng.exponential(1.0 / rate, int(rate * span * 2)))
-        times.append(t[t < t0 + span])
-        t0 += span
-    t = np.concatenate(times)
-    return Arrivals(t, np.zeros(t.size, dtype=np.float32), t0, "stepped poisson")
-
-
 def calibrate_live(cluster: LocalRay, sc: Scenario, tmp: Path, out: Path, how: str) -> Scenario:
     """Calibrate ``sc`` from the cluster's own metrics while a fixed fleet serves a stepped load."""
     replicas, steps = CALIBRATIONS[how]
@@ -99,7 +88,7 @@ def calibrate_live(cluster: LocalRay, sc: Scenario, tmp: Path, out: Path, how: s
     start = tmp / "calibration-start.yaml"
     start.write_text(yaml.safe_dump(data, sort_keys=False))
     cal_sc = load_scenario(start)
-    load = stepped_load(steps)
+    load = stepped_poisson(steps)
     samples: list[Sample] = []
     client = RetryingClient(timeout_s=30.0)
     # Scraping starts before the deploy, so the replicas' start-up is in the span.
@@ -123,7 +112,7 @@ def calibration_load(cal: Scenario, record: dict[str, Any], how: str) -> dict[st
     simulator's for the same load on the same fleet: the fit where it was made."""
     replicas, steps = CALIBRATIONS[how]
     fleet = StaticPolicy({"l4": replicas}, {"l4": cal.pools[0].batch_size})
-    lat = np.concatenate([simulate(cal, stepped_load(steps), fleet, s).latencies_ms() for s in SEEDS])
+    lat = np.concatenate([simulate(cal, stepped_poisson(steps), fleet, s).latencies_ms() for s in SEEDS])
     p50, p99 = np.percentile(lat, [50, 99])
     m = record["measured_latency"]
     return {"name": how, "replicas": replicas, "steps": [list(s) for s in steps], "serve_p50_ms": m["p50_ms"],

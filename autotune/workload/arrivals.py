@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +138,16 @@ def build_arrivals(scenario: Scenario, seed: int, options: TraceOptions | None =
         return _from_trace(spec, path, rng)
     return _from_generator(spec, rng, opts.duration_s)
 
+
+
+def stepped_poisson(steps: Sequence[tuple[float, float]], seed: int = 0) -> Arrivals:
+    """Poisson arrivals at each (rate, seconds) step in turn: a load that varies, so batches of several
+    sizes form (what ``autotune calibrate`` needs to separate a batch's fixed and per-item time)."""
+    rng = np.random.default_rng(seed)
+    times, t0 = [], 0.0
+    for rate, span in steps:
+        t = t0 + np.cumsum(rng.exponential(1.0 / rate, int(rate * span * 2)))
+        times.append(t[t < t0 + span])
+        t0 += span
+    t = np.concatenate(times) if times else np.zeros(0)
+    return Arrivals(t, np.zeros(t.size, dtype=np.float32), t0, "stepped poisson")

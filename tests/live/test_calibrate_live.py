@@ -30,7 +30,7 @@ from autotune.live.localray import LocalRay
 from autotune.policies.static import StaticPolicy
 from autotune.scenario import Scenario, load_scenario
 from autotune.sim.run import simulate
-from autotune.workload.arrivals import Arrivals
+from autotune.workload.arrivals import Arrivals, stepped_poisson
 from tests.live.conftest import Background, Prometheus
 from tests.live.test_real_cluster import deploy
 
@@ -46,17 +46,6 @@ STEP_S = 6.0
 BATCH_TOLERANCE = 0.06
 # ... and each term within three of the fit's standard errors, which the default buckets leave at up to 10%.
 TERM_TOLERANCE = 0.25
-
-
-def stepped_load(seed: int = 0) -> Arrivals:
-    rng = np.random.default_rng(seed)
-    times, t0 = [], 0.0
-    for rate, span in STEPS:
-        t = t0 + np.cumsum(rng.exponential(1.0 / rate, int(rate * span * 2)))
-        times.append(t[t < t0 + span])
-        t0 += span
-    t = np.concatenate(times)
-    return Arrivals(t, np.zeros(t.size, dtype=np.float32), t0, "stepped poisson")
 
 
 def scenarios(tmp: Path) -> tuple[Path, Path, dict[str, float]]:
@@ -85,7 +74,7 @@ def test_calibrate_recovers_what_the_replicas_sleep(ray_cluster: LocalRay, prome
                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     start_path, truth_path, truth = scenarios(tmp_path)
     deploy(ray_cluster, "calib", str(truth_path))
-    arrivals = stepped_load()
+    arrivals = stepped_poisson(STEPS)
     live_out = tmp_path / "live.yaml"
     live = Background(main, ["calibrate", "--scenario", str(start_path), "--app", "calib", "--metrics-url",
                              ray_cluster.metrics_url, "--span", str(arrivals.duration_s + 6), "--step", str(STEP_S),

@@ -119,3 +119,13 @@ def test_duration_keeps_the_first_seconds_of_a_synthetic_workload():
         assert rate(a, 70, 100) == pytest.approx(36.0, rel=0.15)
     longer = build_arrivals(sc, 0, TraceOptions(duration_s=480.0))  # longer than the workload: run for S
     assert longer.duration_s == 480.0 and longer.times.max() > 400.0
+
+
+def test_stepped_poisson_keeps_each_steps_rate():
+    from autotune.workload.arrivals import stepped_poisson
+
+    a = stepped_poisson(((2.0, 100.0), (20.0, 100.0)), seed=3)
+    assert a.duration_s == 200.0 and np.all(np.diff(a.times) >= 0)
+    assert np.sum(a.times < 100) == pytest.approx(200, rel=0.2)
+    assert np.sum(a.times >= 100) == pytest.approx(2000, rel=0.1)
+    assert np.array_equal(a.times, stepped_poisson(((2.0, 100.0), (20.0, 100.0)), seed=3).times)
