@@ -216,7 +216,8 @@ def test_refuses_an_app_not_under_external_scaling(ray_cluster: LocalRay) -> Non
     args = ("control", "--serve-address", ray_cluster.dashboard_url, "--app", "builtin", "--metrics-port", "0",
             "--duration", "1", "--prometheus-url", ray_cluster.metrics_url)
     assert run_cli(*args) == 2
-    assert run_cli(*args, "--dry-run", "--interval", "0.5") == 0
+    # Long enough to see the app on a loaded machine: a run that never saw it exits 1.
+    assert run_cli(*args, "--dry-run", "--interval", "1", "--duration", "4") == 0
 
 
 def test_policy_inside_serve_autoscaler(ray_cluster: LocalRay) -> None:

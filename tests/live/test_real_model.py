@@ -42,6 +42,6 @@ def test_real_model_served_and_scaled(ray_cluster: LocalRay, tmp_path: Path) -> 
     log = tmp_path / "d.jsonl"
     assert run_cli("control", "--serve-address", ray_cluster.dashboard_url, "--app", app["name"],
                    "--scenario", "digits-cpu", "--prometheus-url", ray_cluster.metrics_url, "--metrics-port", "0",
-                   "--policy", "static:2", "--interval", "1", "--duration", "3", "--log", str(log)) == 0
+                   "--policy", "static:2", "--interval", "1", "--duration", "4", "--log", str(log)) == 0
     assert any(r.get("actions") for r in read_jsonl(log))
     assert wait_for(lambda: pool(ray_cluster, app["name"]).running == 2, 60), "the second replica did not start"
