@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the load to calibrate under (default light)")
     ap.add_argument("--resimulate", action="store_true",
                     help="no cluster: keep --out's measurements and calibrated scenario, predict again")
+    ap.add_argument("--also", action="append", default=[], metavar="JSON",
+                    help="another run's results: its measurements join these as repeats of the same runs")
     a = ap.parse_args(argv)
     out = Path(a.out)
     cal_path = out.with_name(out.stem + "-calibrated.yaml")
@@ -155,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     if a.resimulate:
         old = json.loads(out.read_text())
-        runs = [{"trace": r["trace"], "policy": r["policy"], "measured": r["measured"]} for r in old["runs"]]
+        runs = [{"trace": r["trace"], "policy": r["policy"], "repeats": r.get("repeats") or [r["measured"]]}
+                for r in old["runs"]]
+        add_repeats(runs, a.also)
         how = old.get("calibration_load", {}).get("name", "light")
         return finish(argv, out, cal_path, sc, load_scenario(cal_path), arrivals, runs, old["wall_s"], how)
     env = {"RAY_SERVE_REQUEST_LATENCY_BUCKETS_MS": ",".join(str(b) for b in BUCKETS_MS)}
@@ -171,8 +175,29 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(f"{name} / {policy}: measured {row['p50_ms']:.0f} / {row['p99_ms']:.0f} ms, "
                                   f"{row['replica_s']:.0f} replica-s ({time.monotonic() - t_start:.0f} s)")
                     row["replicas_every_10s"] = every_10s(row.pop("timeline"))
-                    runs.append({"trace": name, "policy": policy, "measured": row})
+                    runs.append({"trace": name, "policy": policy, "repeats": [row]})
+    add_repeats(runs, a.also)
     return finish(argv, out, cal_path, sc, cal, arrivals, runs, round(time.monotonic() - t_start, 1), a.calibration)
+
+
+def add_repeats(runs: list[dict[str, Any]], files: list[str]) -> None:
+    """The same (trace, policy) runs measured again, from other result files."""
+    for f in files:
+        for o in json.loads(Path(f).read_text())["runs"]:
+            match = next((r for r in runs if (r["trace"], r["policy"]) == (o["trace"], o["policy"])), None)
+            for m in o.get("repeats") or [o["measured"]]:
+                if match is not None and m not in match["repeats"]:  # merging the same file twice adds nothing
+                    match["repeats"].append(m)
+
+
+def merged(repeats: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """The mean of the repeats, and how far apart they are ((max - min) / mean; None for one run)."""
+    keys = ("requests", "failed", "replica_s", "usd", "p50_ms", "p99_ms", "slo_attainment")
+    mean = {k: float(np.mean([float(x[k]) for x in repeats])) for k in keys}
+    if len(repeats) < 2:
+        return mean, None
+    return mean, {m: (max(float(x[m]) for x in repeats) - min(float(x[m]) for x in repeats)) / mean[m]
+                  for m in METRICS}
 
 
 def _shown(path: Path) -> str:
@@ -184,6 +209,7 @@ def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal:
     """Predict every run on both scenarios, print the table, write the JSON."""
     for r in runs:
         arr = arrivals[r["trace"]]
+        r["measured"], r["spread"] = merged(r["repeats"])
         r["uncalibrated"] = simulated_row(r["policy"], sc, arr, r["policy"], SEEDS)
         r["calibrated"] = simulated_row(r["policy"], cal, arr, r["policy"], SEEDS)
         r["errors_uncalibrated"] = errors(r["measured"], r["uncalibrated"])
@@ -194,11 +220,19 @@ def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal:
           f"the calibrated simulator {light['sim_p50_ms']:.0f} / {light['sim_p99_ms']:.0f}")
     within = {m: sum(abs(r["errors_calibrated"][m]) <= TARGET for r in runs) for m in METRICS}
     print("within 10% after calibration: " + ", ".join(f"{m} {n}/{len(runs)}" for m, n in within.items()))
+    # Where the live repeats of a run differ by more than the tolerance, landing among them is all a prediction
+    # can be asked.
+    in_range = {m: sum(min(float(x[m]) for x in r["repeats"]) <= r["calibrated"][m]
+                       <= max(float(x[m]) for x in r["repeats"]) for r in runs) for m in METRICS}
+    spread_over = {m: sum(r["spread"] is not None and r["spread"][m] > TARGET for r in runs) for m in METRICS}
+    print("between the live repeats: " + ", ".join(f"{m} {n}/{len(runs)}" for m, n in in_range.items())
+          + "; repeats more than 10% apart: " + ", ".join(f"{m} {n}" for m, n in spread_over.items()))
     args = [x for x in (sys.argv[1:] if argv is None else argv) if x != "--resimulate"]
     doc = {"command": shlex.join([".venv/bin/python", "bench/fidelity.py", *args]),
            "scenario": SCENARIO, "calibrated_scenario": _shown(cal_path), "buckets_ms": BUCKETS_MS,
            "seeds": list(SEEDS),
-           "target": TARGET, "within_target": within, "runs": runs, "wall_s": wall_s,
+           "target": TARGET, "within_target": within, "between_repeats": in_range, "repeats_apart": spread_over,
+           "runs": runs, "wall_s": wall_s,
            "calibration": yaml.safe_load(cal_path.read_text())["calibration"], "calibration_load": light}
     write_text_atomic(out, json.dumps(clean(doc), indent=1) + "\n")
     console.print(f"wrote {out} and {cal_path}")

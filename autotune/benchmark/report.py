@@ -294,23 +294,32 @@ FIDELITY_METRICS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("replica_s", "replica
 
 def fidelity_table(doc: Mapping[str, Any]) -> str:
     """Per live run: what was measured, and the simulator's error before and after calibration."""
+    repeats = any(r.get("spread") for r in doc["runs"])
     head = ["trace", "policy", "measured p50 / p99 (ms)", "measured replica-s",
+            *(["live repeats apart (p50, p99, replica-s)"] if repeats else []),
             *(f"{label} error, start / calibrated" for _, label in FIDELITY_METRICS)]
     rows = []
     for r in doc["runs"]:
         m = r["measured"]
         errs = [f"{r['errors_uncalibrated'][k]:+.0%} / **{r['errors_calibrated'][k]:+.0%}**"
                 for k, _ in FIDELITY_METRICS]
+        apart = ([", ".join(f"{r['spread'][k]:.0%}" for k, _ in FIDELITY_METRICS) if r.get("spread") else "-"]
+                 if repeats else [])
         rows.append([r["trace"], f"`{r['policy']}`", f"{m['p50_ms']:,.0f} / {m['p99_ms']:,.0f}",
-                     f"{m['replica_s']:,.0f}", *errs])
+                     f"{m['replica_s']:,.0f}", *apart, *errs])
     return _table(head, rows)
 
 
 def fidelity_summary(doc: Mapping[str, Any]) -> str:
     n = len(doc["runs"])
     within = ", ".join(f"{label} {doc['within_target'][k]} of {n}" for k, label in FIDELITY_METRICS)
-    return (fidelity_table(doc) + f"\n\nWithin {doc['target']:.0%} of the measurement after calibration: {within}. "
-            f"`{doc['command']}` ({doc['wall_s'] / 60:.0f} min).")
+    text = f"\n\nWithin {doc['target']:.0%} of the measurement after calibration: {within}."
+    if "repeats_apart" in doc:
+        apart = ", ".join(f"{label} {doc['repeats_apart'][k]}" for k, label in FIDELITY_METRICS)
+        among = ", ".join(f"{label} {doc['between_repeats'][k]}" for k, label in FIDELITY_METRICS)
+        text += (f" Runs whose live repeats are themselves more than {doc['target']:.0%} apart: {apart} of {n}; "
+                 f"predictions between the repeats: {among} of {n}.")
+    return fidelity_table(doc) + text + f" `{doc['command']}` ({doc['wall_s'] / 60:.0f} min a run)."
 
 
 def demo_table(doc: Mapping[str, Any]) -> str:
