@@ -190,8 +190,7 @@ def profile_main(args: argparse.Namespace) -> int:
         f = fitted.batch_ms(s)
         table.add_row(str(s), f"{med:.3f}", f"{p90:.3f}", f"{f:.3f}", f"{(f - med) / med:+.0%}" if med else "-")
     out.print(table)
-    stamp = time.strftime("%Y-%m-%d", time.gmtime())
-    note = (f"Measured by `autotune profile --backend {args.backend} --gpu {args.gpu}` on {stamp}:\n"
+    note = (f"Measured by `autotune profile --backend {args.backend} --gpu {args.gpu}`:\n"
             f"batch sizes {args.batch_sizes}, {args.repeats} timings each; load_s is the constructor's time\n"
             f"(a replica's start adds Serve's own: `autotune calibrate` measures the whole).")
     text = catalog_entry(args.name, fitted, speed, load_s, args.task or args.backend, note)
