@@ -215,9 +215,9 @@ def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal:
         r["errors_uncalibrated"] = errors(r["measured"], r["uncalibrated"])
         r["errors_calibrated"] = errors(r["measured"], r["calibrated"])
     print(table(runs))
-    light = calibration_load(cal, yaml.safe_load(cal_path.read_text())["calibration"], how)
-    print(f"calibration load: Serve measured p50 {light['serve_p50_ms']:.0f} / p99 {light['serve_p99_ms']:.0f} ms, "
-          f"the calibrated simulator {light['sim_p50_ms']:.0f} / {light['sim_p99_ms']:.0f}")
+    at_cal = calibration_load(cal, yaml.safe_load(cal_path.read_text())["calibration"], how)
+    print(f"calibration load: Serve measured p50 {at_cal['serve_p50_ms']:.0f} / p99 {at_cal['serve_p99_ms']:.0f} ms, "
+          f"the calibrated simulator {at_cal['sim_p50_ms']:.0f} / {at_cal['sim_p99_ms']:.0f}")
     within = {m: sum(abs(r["errors_calibrated"][m]) <= TARGET for r in runs) for m in METRICS}
     print("within 10% after calibration: " + ", ".join(f"{m} {n}/{len(runs)}" for m, n in within.items()))
     # Where the live repeats of a run differ by more than the tolerance, landing among them is all a prediction
@@ -233,7 +233,7 @@ def finish(argv: list[str] | None, out: Path, cal_path: Path, sc: Scenario, cal:
            "seeds": list(SEEDS),
            "target": TARGET, "within_target": within, "between_repeats": in_range, "repeats_apart": spread_over,
            "runs": runs, "wall_s": wall_s,
-           "calibration": yaml.safe_load(cal_path.read_text())["calibration"], "calibration_load": light}
+           "calibration": yaml.safe_load(cal_path.read_text())["calibration"], "calibration_load": at_cal}
     write_text_atomic(out, json.dumps(clean(doc), indent=1) + "\n")
     console.print(f"wrote {out} and {cal_path}")
     return 0

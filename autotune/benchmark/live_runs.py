@@ -99,7 +99,7 @@ def fresh_start(cluster: LocalRay) -> None:
         time.sleep(1.0)
 
 
-def served_span(run: SimResult) -> tuple[float, float]:
+def served_span(run: SimResult, summary: Mapping[str, Any]) -> tuple[float, float]:
     """(replica-seconds, dollars) from the start until the last request is answered: the span a live run's
     meter covers (the simulator goes on for the scenario's ``drain_s`` after the last arrival)."""
     finish = run.request_records()["finish_s"]
@@ -108,8 +108,8 @@ def served_span(run: SimResult) -> tuple[float, float]:
     for w in run.window_records():
         t0, t1 = float(w["t0_s"]), float(w["t1_s"])
         usd += float(w["cost_usd"]) * min(1.0, max(0.0, (end - t0) / (t1 - t0)))
-    total = float(run.summary()["cost_usd"])
-    return float(run.summary()["gpu_hours"]) * 3600 * (usd / total if total > 0 else 0.0), usd
+    total = float(summary["cost_usd"])
+    return float(summary["gpu_hours"]) * 3600 * (usd / total if total > 0 else 0.0), usd
 
 
 def simulated_row(name: str, sc: Scenario, arrivals: Arrivals, policy: str, seeds: Sequence[int]) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def simulated_row(name: str, sc: Scenario, arrivals: Arrivals, policy: str, seed
     replica-seconds and dollars over the span a live run measures (:func:`served_span`)."""
     runs = [simulate(sc, arrivals, make_policy(policy, sc), seed) for seed in seeds]
     sums = [r.summary() for r in runs]
-    spans = [served_span(r) for r in runs]
+    spans = [served_span(r, s) for r, s in zip(runs, sums, strict=True)]
     lat = np.concatenate([r.latencies_ms() for r in runs])
     p50, p99 = (float(v) for v in np.percentile(lat, [50, 99])) if lat.size else (math.nan, math.nan)
 
